@@ -1,0 +1,27 @@
+"""Exceptions trapblur raises for problems in what the user gave it.
+
+Every message names the file (and, where there is one, the image entry or option) and says what is wrong,
+so that the command line and the R package can show it as it is.
+"""
+
+from __future__ import annotations
+
+
+class TrapblurError(Exception):
+    """Base class of every error trapblur raises on purpose."""
+
+
+class OptionsError(TrapblurError, ValueError):
+    """An argument is out of range or of the wrong kind (for example a threshold of 2)."""
+
+
+class ResultsFormatError(TrapblurError):
+    """A results file is missing, is not JSON, or does not follow the MegaDetector batch-output format."""
+
+
+class OutputFolderError(TrapblurError):
+    """The output folder cannot be used: it overlaps the input, or holds a run made with other settings."""
+
+
+class ImageError(TrapblurError):
+    """One image cannot be read, decoded, edited or written. The batch withholds it and goes on."""
