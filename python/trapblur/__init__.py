@@ -5,6 +5,7 @@ The public API is small: :func:`blur_dataset` for a folder, :func:`blur_image` f
 """
 
 from ._version import __version__
+from .detection import ModelError, ModelInfo, anonymise, detect, fetch_model, list_models
 from .errors import ImageError, OptionsError, OutputFolderError, ResultsFormatError, TrapblurError
 from .options import BlurOptions
 from .pipeline import blur_dataset
@@ -18,6 +19,8 @@ __all__ = [
     "ImageEntry",
     "ImageError",
     "ImageResult",
+    "ModelError",
+    "ModelInfo",
     "OptionsError",
     "OutputFolderError",
     "Results",
@@ -25,8 +28,12 @@ __all__ = [
     "RunReport",
     "TrapblurError",
     "__version__",
+    "anonymise",
     "blur_dataset",
     "blur_image",
+    "detect",
+    "fetch_model",
+    "list_models",
     "read_results",
     "write_results",
 ]

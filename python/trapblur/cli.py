@@ -62,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     blur.add_argument("--out", required=True, metavar="FOLDER",
                       help="folder for the shareable copy; must not be inside IMAGES")
     blur.set_defaults(handler=run_blur)
+    from .cli_detection import add_detection_commands  # detect, run, models (torch etc. imported lazily)
+
+    add_detection_commands(commands)
     return parser
 
 
