@@ -302,9 +302,12 @@ def run_model(
 def _entry(prepared: _Prepared, candidates: postprocess.Candidates) -> ImageEntry:
     assert prepared.letterboxed is not None
     boxes = prepared.letterboxed.normalise(candidates.boxes) if len(candidates.boxes) else np.zeros((0, 4))
+    # Rounded as the file holds them (3 and 4 decimals, like MegaDetector), so that thresholds act the same
+    # on these Results in memory as on the written file read back.
     detections = tuple(
-        Detection(category=category, conf=float(score), bbox=tuple(float(v) for v in box))  # type: ignore[arg-type]
+        Detection(category=category, conf=round(float(score), 3),
+                  bbox=tuple(round(float(v), 4) for v in box))  # type: ignore[arg-type]
         for box, score, category in zip(boxes, candidates.scores, candidates.categories)
-        if box[2] > 0 and box[3] > 0
+        if round(float(box[2]), 4) > 0 and round(float(box[3]), 4) > 0 and round(float(score), 3) > 0
     )
     return ImageEntry(prepared.relative, detections, None)
