@@ -164,3 +164,15 @@ def test_orientation_is_read_and_pixels_stay_in_stored_order() -> None:
     assert source.orientation == 6 and (source.width, source.height) == (640, 480)
     assert decode_pixels(source).array.shape == (480, 640, 3)
     assert Image.open(io.BytesIO(encode_like(source, decode_pixels(source)).data)).getexif()[0x0112] == 6
+
+
+@pytest.mark.parametrize("size", [(333, 257), (17, 9), (1, 1)])
+def test_odd_sizes_with_boxes_touching_the_edges(size: tuple[int, int]) -> None:
+    width, height = size
+    original = jpeg_bytes(Image.fromarray(textured_pixels(width, height)), quality=90)
+    output = blur_image(original, [Detection("person", 0.9, (0.5, 0.5, 0.5, 0.5))])
+    assert decode(output).shape == (height, width, 3)
+    if width > 100:
+        a, b = decode(original).astype(int), decode(output).astype(int)
+        corner = (slice(int(height * 0.6), height), slice(int(width * 0.6), width))
+        assert detail_energy(b[corner].astype(np.uint8)) < 0.1 * detail_energy(a[corner].astype(np.uint8))
