@@ -393,17 +393,36 @@ def _keep_marker(marker: dict[str, Any]) -> bool:
     )
 
 
+_DC_SYMBOLS = frozenset(range(12))
+_AC_SYMBOLS = frozenset({0x00, 0xF0} | {run << 4 | size for run in range(16) for size in range(1, 11)})
+
+
 def _write(coefficients: Any, path: str) -> bytes:
-    """Write the coefficients with the input's Huffman tables, or optimal ones if those lack a code."""
+    """Write the coefficients, with the input's Huffman tables where they can code any block.
+
+    Reusing the input's tables keeps the file's size and saves building new ones, but a file written with
+    optimised tables may lack the codes a new block needs, and libjpeg-turbo then writes a corrupt stream
+    without a word: such files get optimal tables instead. (Progressive files always get optimal tables.)
+    """
+    if not coefficients.progressive_mode and not _complete_huffman_tables(coefficients):
+        coefficients.optimize_coding = True
     try:
         coefficients.write(path)
-    except Exception as first:
-        if coefficients.progressive_mode:
-            raise LosslessUnsupported(f"cannot write the DCT coefficients ({first})") from None
-        coefficients.optimize_coding = True
-        try:
-            coefficients.write(path)
-        except Exception as exc:
-            raise LosslessUnsupported(f"cannot write the DCT coefficients ({exc})") from None
+    except Exception as exc:  # libjpeg's errors arrive as RuntimeError
+        raise LosslessUnsupported(f"cannot write the DCT coefficients ({exc})") from None
     with open(path, "rb") as stream:
         return stream.read()
+
+
+def _complete_huffman_tables(coefficients: Any) -> bool:
+    """Whether every Huffman table has a code for every symbol an 8-bit block can need."""
+
+    def symbols(table: dict[str, Any]) -> set[int]:
+        return set(int(s) for s in np.asarray(table["symbols"])[: int(np.asarray(table["counts"]).sum())])
+
+    dc, ac = coefficients.dc_huff_tables, coefficients.ac_huff_tables
+    return (
+        bool(dc) and bool(ac)
+        and all(_DC_SYMBOLS <= symbols(t) for t in dc)
+        and all(_AC_SYMBOLS <= symbols(t) for t in ac)
+    )
