@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from ._version import __version__
 from .errors import TrapblurError
+from .example import make_example_dataset
 from .options import DEFAULT_THRESHOLD, METHODS, SHAPES
 from .pipeline import REPORT_NAME, RESULTS_NAME, blur_dataset
 from .report import RunReport
@@ -62,6 +63,15 @@ def build_parser() -> argparse.ArgumentParser:
     blur.add_argument("--out", required=True, metavar="FOLDER",
                       help="folder for the shareable copy; must not be inside IMAGES")
     blur.set_defaults(handler=run_blur)
+
+    example = commands.add_parser(
+        "example",
+        help="write a small example dataset (images + MegaDetector results) to try trapblur on",
+        description="Write FOLDER/cameras (five JPEGs with a person near and far, and empty frames) and "
+        "FOLDER/md_results.json, built offline from installed packages.",
+    )
+    example.add_argument("folder", metavar="FOLDER")
+    example.set_defaults(handler=run_example)
     return parser
 
 
@@ -157,6 +167,13 @@ def run_blur(args: argparse.Namespace) -> int:
     finally:
         close()
     return finish(report)
+
+
+def run_example(args: argparse.Namespace) -> int:
+    dataset = make_example_dataset(args.folder)
+    print(f"images: {dataset.images}\nresults: {dataset.results}\n"
+          f"try: trapblur blur {dataset.images} --results {dataset.results} --out SHAREABLE_FOLDER")
+    return EXIT_OK
 
 
 def finish(report: RunReport) -> int:
