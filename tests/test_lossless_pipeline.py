@@ -60,7 +60,7 @@ def folder(tmp_path: Path) -> tuple[Path, Path]:
 def test_report_says_which_path_each_image_took(folder: tuple[Path, Path], tmp_path: Path) -> None:
     images, results = folder
     output = tmp_path / "share"
-    blur_dataset(images, results, output)
+    blur_dataset(images, results, output, jpeg_mode="lossless")
     rows = read_rows(output)
     assert rows["person.jpg"]["action"] == "blurred" and rows["person.jpg"]["encoding"] == "lossless"
     assert rows["cmyk.jpg"]["action"] == "blurred" and rows["cmyk.jpg"]["encoding"] == "reencode"
@@ -79,7 +79,7 @@ def test_report_says_which_path_each_image_took(folder: tuple[Path, Path], tmp_p
 def test_metadata_is_kept_and_the_thumbnail_rerendered(folder: tuple[Path, Path], tmp_path: Path) -> None:
     images, results = folder
     output = tmp_path / "share"
-    blur_dataset(images, results, output)
+    blur_dataset(images, results, output, jpeg_mode="lossless")
     original, blurred = (images / "person.jpg").read_bytes(), (output / "person.jpg").read_bytes()
     before, after = segments_of(original), segments_of(blurred)
     assert [s[:2] for s in after] == [s[:2] for s in before]
@@ -96,14 +96,14 @@ def test_metadata_is_kept_and_the_thumbnail_rerendered(folder: tuple[Path, Path]
 
 def test_reencode_mode_and_cli_flag(folder: tuple[Path, Path], tmp_path: Path) -> None:
     images, results = folder
-    blur_dataset(images, results, tmp_path / "api", jpeg_mode="reencode")
+    blur_dataset(images, results, tmp_path / "api")  # re-encoding is the default
     assert {row["encoding"] for row in read_rows(tmp_path / "api").values()} == {"reencode"}
     status = main(["blur", str(images), "--results", str(results), "--out", str(tmp_path / "cli"),
-                   "--jpeg-mode", "reencode", "-q"])
+                   "--jpeg-mode", "lossless", "-q"])
     assert status == 0
-    assert read_rows(tmp_path / "cli")["person.jpg"]["encoding"] == "reencode"
+    assert read_rows(tmp_path / "cli")["person.jpg"]["encoding"] == "lossless"
     status = main(["blur", str(images), "--results", str(results), "--out", str(tmp_path / "cli2"), "-q"])
-    assert read_rows(tmp_path / "cli2")["person.jpg"]["encoding"] == "lossless"
+    assert read_rows(tmp_path / "cli2")["person.jpg"]["encoding"] == "reencode"
 
 
 def test_bad_jpeg_mode_is_refused(folder: tuple[Path, Path], tmp_path: Path) -> None:
@@ -119,7 +119,7 @@ def test_exif_rotated_image_edits_the_same_blocks_as_upright(
 ) -> None:
     """Boxes are upright, edits are in the stored frame: both copies must change the same (rotated) blocks."""
     output = tmp_path / "share"
-    blur_dataset(shared_images, shared_md / "orientation_check.md.json", output)
+    blur_dataset(shared_images, shared_md / "orientation_check.md.json", output, jpeg_mode="lossless")
     rows = read_rows(output)
     upright_name = "animal_stn_african_elephants.jpg"
     rotated_name = "animal_stn_african_elephants_with_exif_orientation.jpg"
