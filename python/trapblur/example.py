@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-MEGADETECTOR_CATEGORIES = {"1": "animal", "2": "person", "3": "vehicle"}
+from .results import MEGADETECTOR_CATEGORIES
 
 
 @dataclass(frozen=True)
