@@ -7,6 +7,7 @@ The public API is small: :func:`blur_dataset` for a folder, :func:`blur_image` f
 from ._version import __version__
 from .detection import ModelError, ModelInfo, anonymise, detect, fetch_model, list_models
 from .errors import ImageError, OptionsError, OutputFolderError, ResultsFormatError, TrapblurError
+from .example import ExampleDataset, make_example_dataset
 from .options import BlurOptions
 from .pipeline import blur_dataset
 from .report import ImageResult, RunReport
@@ -16,6 +17,7 @@ from .single import blur_image
 __all__ = [
     "BlurOptions",
     "Detection",
+    "ExampleDataset",
     "ImageEntry",
     "ImageError",
     "ImageResult",
@@ -34,6 +36,7 @@ __all__ = [
     "detect",
     "fetch_model",
     "list_models",
+    "make_example_dataset",
     "read_results",
     "write_results",
 ]
