@@ -52,6 +52,7 @@ def anonymise(
     link_unchanged: bool = False,
     overwrite: bool = False,
     workers: int | None = None,
+    jpeg_mode: str = "reencode",
     batch_size: int | None = None,
     checkpoint_every: int | None = 500,
     progress: Progress | None = None,
@@ -79,7 +80,8 @@ def anonymise(
     return blur_dataset(
         images_root, results, output_root, threshold=threshold, strength=strength, categories=categories,
         padding=padding, shape=shape, method=method, copy_unlisted=copy_unlisted,
-        link_unchanged=link_unchanged, overwrite=overwrite, workers=workers, progress=progress,
+        link_unchanged=link_unchanged, overwrite=overwrite, workers=workers, jpeg_mode=jpeg_mode,
+        progress=progress,
     )
 
 
