@@ -1,19 +1,32 @@
-"""trapblur: blur people in camera-trap images before sharing a dataset."""
+"""trapblur: blur people in camera-trap images before sharing a dataset.
 
+The public API is small: :func:`blur_dataset` for a folder, :func:`blur_image` for one image's bytes,
+:func:`read_results` / :func:`write_results` for MegaDetector files, and the records they use.
+"""
+
+from ._version import __version__
 from .errors import ImageError, OptionsError, OutputFolderError, ResultsFormatError, TrapblurError
+from .options import BlurOptions
+from .pipeline import blur_dataset
+from .report import ImageResult, RunReport
 from .results import Detection, ImageEntry, Results, read_results, write_results
-
-__version__ = "0.1.0"
+from .single import blur_image
 
 __all__ = [
+    "BlurOptions",
     "Detection",
     "ImageEntry",
     "ImageError",
+    "ImageResult",
     "OptionsError",
     "OutputFolderError",
     "Results",
     "ResultsFormatError",
+    "RunReport",
     "TrapblurError",
+    "__version__",
+    "blur_dataset",
+    "blur_image",
     "read_results",
     "write_results",
 ]

@@ -14,9 +14,21 @@ from pathlib import Path
 PARTIAL_SUFFIX = ".partial"
 
 
+def _file_mode() -> int:
+    """The mode an ordinary new file gets (0o666 less the umask); mkstemp alone would make it private."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+_NEW_FILE_MODE = _file_mode()
+
+
 def _temporary_beside(path: Path) -> tuple[int, Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=PARTIAL_SUFFIX, dir=path.parent)
+    if hasattr(os, "fchmod"):
+        os.fchmod(handle, _NEW_FILE_MODE)
     return handle, Path(name)
 
 
@@ -36,12 +48,13 @@ def write_text_atomically(path: Path, text: str) -> None:
 
 
 def copy_atomically(source: Path, path: Path) -> None:
-    """Copy ``source``'s bytes (not its permissions or times) to ``path``."""
+    """Copy ``source``'s bytes and modification time (not its permissions) to ``path``."""
     handle, temporary = _temporary_beside(path)
     os.close(handle)
     try:
         shutil.copyfile(source, temporary)
-        shutil.copystat(source, temporary)  # keep the file's modification time: some tools read dates from it
+        stat = source.stat()  # keep the modification time: some tools read dates from it
+        os.utime(temporary, ns=(stat.st_atime_ns, stat.st_mtime_ns))
         os.replace(temporary, path)
     except BaseException:
         temporary.unlink(missing_ok=True)

@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from .atomic import write_text_atomically
 from .errors import ResultsFormatError
 
 #: Category ids MegaDetector itself writes; used when writing and for names a file does not define.
@@ -223,25 +222,47 @@ def _kind(value: Any) -> str:
 # Writing
 
 
-def results_to_dict(results: Results, info_updates: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """The MegaDetector format-1.5 document for ``results``: images sorted by file, detections by conf."""
+def category_ids(names: set[str]) -> dict[str, str]:
+    """MegaDetector's ids for animal/person/vehicle, then new ids for any other names, in name order."""
     ids = dict(MEGADETECTOR_CATEGORIES)
-    id_of = {name: key for key, name in ids.items()}
-    for name in sorted(results.category_names - set(id_of)):
-        key = str(max(int(k) for k in ids) + 1)
-        ids[key] = name
-        id_of[name] = key
-    info = {k: v for k, v in results.info.items() if k != "format_version"}
-    info.update(info_updates or {})
-    info["format_version"] = WRITTEN_FORMAT_VERSION
-    document: dict[str, Any] = {
-        "info": info,
-        "detection_categories": ids,
-        "images": [_image_to_dict(entry, id_of) for entry in sorted(results.images, key=lambda e: e.file)],
-    }
-    if results.classification_categories:
-        document["classification_categories"] = dict(results.classification_categories)
-    return document
+    for name in sorted(names - set(ids.values())):
+        ids[str(max(int(k) for k in ids) + 1)] = name
+    return ids
+
+
+class ResultsWriter:
+    """Writes a MegaDetector format-1.5 file one image at a time (atomically, on :meth:`close`).
+
+    Memory stays flat however many images are written. Images appear in the order they are added.
+    """
+
+    def __init__(self, path: Path, info: Mapping[str, Any], categories: Mapping[str, str],
+                 classification_categories: Mapping[str, str] | None = None) -> None:
+        self.path = Path(path)
+        self._id_of = {name: key for key, name in categories.items()}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._temporary = self.path.with_name(f".{self.path.name}.writing.partial")
+        self._stream = self._temporary.open("w", encoding="utf-8")
+        info = {**{k: v for k, v in info.items() if k != "format_version"}, "format_version": WRITTEN_FORMAT_VERSION}
+        head = {"info": info, "detection_categories": dict(categories)}
+        if classification_categories:
+            head["classification_categories"] = dict(classification_categories)
+        self._stream.write(json.dumps(head, indent=1, ensure_ascii=False)[:-2] + ',\n "images": [')
+        self._count = 0
+
+    def add(self, entry: ImageEntry) -> None:
+        separator = "\n  " if self._count == 0 else ",\n  "
+        self._stream.write(separator + json.dumps(_image_to_dict(entry, self._id_of), ensure_ascii=False))
+        self._count += 1
+
+    def close(self) -> None:
+        self._stream.write("\n ]\n}\n")
+        self._stream.close()
+        os.replace(self._temporary, self.path)
+
+    def discard(self) -> None:
+        self._stream.close()
+        self._temporary.unlink(missing_ok=True)
 
 
 def _image_to_dict(entry: ImageEntry, id_of: Mapping[str, str]) -> dict[str, Any]:
@@ -265,8 +286,14 @@ def _image_to_dict(entry: ImageEntry, id_of: Mapping[str, str]) -> dict[str, Any
 def write_results(
     results: Results, path: str | os.PathLike[str], info_updates: Mapping[str, Any] | None = None
 ) -> Path:
-    """Write ``results`` as a MegaDetector format-1.5 file, atomically (temporary file, then rename)."""
-    path = Path(path)
-    document = results_to_dict(results, info_updates)
-    write_text_atomically(path, json.dumps(document, indent=1, ensure_ascii=False))
-    return path
+    """Write ``results`` as a MegaDetector format-1.5 file (images sorted by file), atomically."""
+    writer = ResultsWriter(Path(path), {**results.info, **(info_updates or {})},
+                           category_ids(results.category_names), results.classification_categories)
+    try:
+        for entry in sorted(results.images, key=lambda e: e.file):
+            writer.add(entry)
+    except BaseException:
+        writer.discard()
+        raise
+    writer.close()
+    return writer.path
