@@ -6,6 +6,11 @@
 #' on it, or it is not listed and `copy_unlisted = FALSE`) is **withheld**: not written, because it is not
 #' known to be safe. The originals are never modified.
 #'
+#' @details Actions: `blurred` (written with every selected box hidden), `copied` (written unchanged:
+#'   nothing to hide), `withheld` (not written because not known to be safe: not in the results, the
+#'   detector failed on it, unsupported file type), `failed` (not written: reading, editing or writing it
+#'   went wrong), `missing` (listed in the results but not in the folder), `refused` (listed with a path
+#'   outside the image folder: never read), `ignored` (not an image).
 #' @param images Folder of images (searched recursively). Windows paths (`"D:/cameras/2024"` or
 #'   `"D:\\cameras\\2024"`), spaces and non-ASCII characters are fine.
 #' @param results Path of the MegaDetector batch-output JSON file for `images` (any format version, and
@@ -29,8 +34,9 @@
 #' @param quiet If `TRUE`, show no progress bar or summary. Warnings about withheld or failed images are
 #'   still given (wrap in [suppressWarnings()] to silence them).
 #' @return A data frame with one row per image, read from the run's CSV report: `input` and `output`
-#'   (paths as in the report; `output` is `NA` for images not written), `action` (a factor with levels
-#'   `blurred`, `copied`, `withheld`, `failed`, `missing`, `ignored`), `regions` (number of regions
+#'   (paths relative to `images` and `output`; `output` is `NA` for images not written), `action` (a
+#'   factor with levels `blurred`, `copied`, `withheld`, `failed`, `missing`, `refused`, `ignored`; see
+#'   Details), `regions` (number of regions
 #'   hidden), `max_person_conf` (highest person confidence in the results, `NA` if none) and `reason`,
 #'   plus any further columns the core writes. The attribute `"run"` holds a list with `output`,
 #'   `report_csv`, `results_json`, `counts` (a named integer vector), `total`, `elapsed_s` and
@@ -87,7 +93,7 @@ blur_options <- function(threshold, strength, categories, padding, shape, method
   )
 }
 
-report_actions <- c("blurred", "copied", "withheld", "failed", "missing", "ignored")
+report_actions <- c("blurred", "copied", "withheld", "failed", "missing", "refused", "ignored")
 
 report_col_classes <- c(input = "character", output = "character", action = "character",
                         regions = "integer", max_person_conf = "numeric", reason = "character")
@@ -142,9 +148,12 @@ run_report_frame <- function(report, quiet, verb) {
   }
   not_written <- count("withheld") + count("failed")
   if (not_written > 0) {
+    how <- c(withheld = "withheld (not known to be safe)", failed = "failed")
+    how <- vapply(names(how)[c(count("withheld"), count("failed")) > 0],
+                  function(a) sprintf("%d %s", count(a), how[[a]]), character(1))
     cli::cli_warn(c(
-      "{not_written} image{?s} {?was/were} not written to the output: {count('withheld')} withheld (not known to be safe), {count('failed')} failed.",
-      i = "See the {.field reason} column of the result, e.g. {.code res[res$action %in% c(\"withheld\", \"failed\"), ]}."
+      "{not_written} image{?s} {?was/were} not written to the output: {paste(how, collapse = ', ')}.",
+      i = "See the {.field reason} column: {.code res[res$action %in% c(\"withheld\", \"failed\"), ]}."
     ), class = "trapblur_withheld_warning")
   }
   if (count("missing") > 0 && !quiet) {
