@@ -11,11 +11,7 @@
 # so new Python subclasses need no change here.
 
 trapblur_abort <- function(message, class = NULL, call = NULL, ...) {
-  cond <- structure(
-    class = unique(c(class, "trapblur_error", "error", "condition")),
-    list(message = paste(message, collapse = "\n"), call = call, ...)
-  )
-  stop(cond)
+  rlang::abort(message, class = unique(c(class, "trapblur_error")), call = call, ...)
 }
 
 options_error <- function(message, call = NULL) {

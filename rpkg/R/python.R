@@ -51,13 +51,28 @@ trapblur_module <- function(call = NULL) {
       python_missing_error(sprintf("The Python named by %s (\"%s\") does not exist.",
                                    candidate$source, candidate$python), call = call)
     }
-    ok <- tryCatch({
-      reticulate::use_python(candidate$python, required = TRUE)
-      reticulate::py_available(initialize = TRUE)
-    }, error = function(e) FALSE)
+    if (identical(Sys.getenv("RETICULATE_PYTHON", unset = NA), "")) {
+      # reticulate 1.28 takes an empty RETICULATE_PYTHON as set and would ignore use_python().
+      Sys.unsetenv("RETICULATE_PYTHON")
+    }
+    problem <- NULL
+    ok <- withCallingHandlers(
+      tryCatch({
+        reticulate::use_python(candidate$python, required = TRUE)
+        reticulate::py_available(initialize = TRUE)
+      }, error = function(e) {
+        problem <<- first_line(conditionMessage(e))
+        FALSE
+      }),
+      warning = function(w) {
+        problem <<- first_line(conditionMessage(w))
+        invokeRestart("muffleWarning")
+      }
+    )
     if (!isTRUE(ok)) {
-      python_missing_error(sprintf("Python \"%s\" (from %s) could not be started.",
-                                   candidate$python, candidate$source), call = call)
+      python_missing_error(sprintf("Python \"%s\" (from %s) could not be started%s.",
+                                   candidate$python, candidate$source,
+                                   if (is.null(problem)) "" else paste0(": ", problem)), call = call)
     }
   }
   module <- tryCatch(
