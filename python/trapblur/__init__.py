@@ -6,6 +6,7 @@ The public API is small: :func:`blur_dataset` for a folder, :func:`blur_image` f
 
 from ._version import __version__
 from .errors import ImageError, OptionsError, OutputFolderError, ResultsFormatError, TrapblurError
+from .example import ExampleDataset, make_example_dataset
 from .options import BlurOptions
 from .pipeline import blur_dataset
 from .report import ImageResult, RunReport
@@ -15,6 +16,7 @@ from .single import blur_image
 __all__ = [
     "BlurOptions",
     "Detection",
+    "ExampleDataset",
     "ImageEntry",
     "ImageError",
     "ImageResult",
@@ -27,6 +29,7 @@ __all__ = [
     "__version__",
     "blur_dataset",
     "blur_image",
+    "make_example_dataset",
     "read_results",
     "write_results",
 ]

@@ -51,14 +51,17 @@ def gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
         return cv2.GaussianBlur(image, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
     height, width = image.shape[:2]
     factor = max(1, int(sigma / SMALL_SIGMA))
-    small_size = (max(1, math.ceil(width / factor)), max(1, math.ceil(height / factor)))
-    small = cv2.resize(image, small_size, interpolation=cv2.INTER_AREA)
+    # Pad (mirrored) to a multiple of the factor: OpenCV's area downscale is ~2.5x faster at integer ratios.
+    padded = cv2.copyMakeBorder(image, 0, -height % factor, 0, -width % factor, cv2.BORDER_REFLECT)
+    padded_height, padded_width = padded.shape[:2]
+    small = cv2.resize(padded, (padded_width // factor, padded_height // factor), interpolation=cv2.INTER_AREA)
     # The area downscale and the linear upscale each blur a little (variances (f^2-1)/12 and f^2/6 in
     # full-size pixels); take them off what the small Gaussian must add.
     residual = sigma**2 - (factor**2 - 1) / 12 - factor**2 / 6
     small_sigma = math.sqrt(max(residual, 0.25)) / factor
     small = cv2.GaussianBlur(small, (0, 0), small_sigma, borderType=cv2.BORDER_REFLECT)
-    return _restore_shape(cv2.resize(small, (width, height), interpolation=cv2.INTER_LINEAR), image)
+    large = cv2.resize(small, (padded_width, padded_height), interpolation=cv2.INTER_LINEAR)
+    return _restore_shape(large[:height, :width], image)
 
 
 def pixelate(image: np.ndarray, cell: int) -> np.ndarray:

@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from ._version import __version__
 from .errors import TrapblurError
+from .example import make_example_dataset
 from .options import DEFAULT_THRESHOLD, METHODS, SHAPES
 from .pipeline import REPORT_NAME, RESULTS_NAME, blur_dataset
 from .report import RunReport
@@ -62,6 +63,15 @@ def build_parser() -> argparse.ArgumentParser:
     blur.add_argument("--out", required=True, metavar="FOLDER",
                       help="folder for the shareable copy; must not be inside IMAGES")
     blur.set_defaults(handler=run_blur)
+
+    example = commands.add_parser(
+        "example",
+        help="write a small example dataset (images + MegaDetector results) to try trapblur on",
+        description="Write FOLDER/cameras (five JPEGs with a person near and far, and empty frames) and "
+        "FOLDER/md_results.json, built offline from installed packages.",
+    )
+    example.add_argument("folder", metavar="FOLDER")
+    example.set_defaults(handler=run_example)
     return parser
 
 
@@ -93,6 +103,11 @@ def add_blur_arguments(parser: argparse.ArgumentParser) -> None:
                      help="gaussian blur (default), pixelate (mosaic of 2 x sigma cells) or fill (black)")
     how.add_argument("--shape", choices=SHAPES, default="rectangle",
                      help="hide the whole box (default) or the ellipse inscribed in it")
+    how.add_argument("--jpeg-mode", choices=("reencode", "lossless"), default="reencode",
+                     help="reencode (default): decode and re-encode each blurred JPEG with its own quantisation "
+                     "tables and subsampling (no visible loss elsewhere); lossless: rewrite only the JPEG blocks "
+                     "a blurred region touches, so the rest keeps its exact image data (the blurred area rounds "
+                     "out to whole 8 or 16 px blocks; about twice as slow; unsupported files are re-encoded)")
     run = parser.add_argument_group("how the run goes")
     run.add_argument("--copy-unlisted", action="store_true",
                      help="copy images the results do not mention (default: withhold them, nobody checked them)")
@@ -127,7 +142,7 @@ def blur_keywords(args: argparse.Namespace) -> dict:
     return dict(
         threshold=threshold, categories=categories, padding=args.padding, strength=args.strength,
         method=args.method, shape=args.shape, copy_unlisted=args.copy_unlisted,
-        link_unchanged=args.link, overwrite=args.overwrite, workers=args.workers,
+        link_unchanged=args.link, overwrite=args.overwrite, workers=args.workers, jpeg_mode=args.jpeg_mode,
     )
 
 
@@ -157,6 +172,13 @@ def run_blur(args: argparse.Namespace) -> int:
     finally:
         close()
     return finish(report)
+
+
+def run_example(args: argparse.Namespace) -> int:
+    dataset = make_example_dataset(args.folder)
+    print(f"images: {dataset.images}\nresults: {dataset.results}\n"
+          f"try: trapblur blur {dataset.images} --results {dataset.results} --out SHAREABLE_FOLDER")
+    return EXIT_OK
 
 
 def finish(report: RunReport) -> int:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Sequence
 
 import cv2
 import numpy as np
@@ -23,6 +23,8 @@ from PIL import Image, JpegImagePlugin
 
 from . import jpeg, png
 from .errors import ImageError
+from .jpeg_lossless import blur_jpeg_blocks
+from .regions import Region
 
 MAX_PIXELS = 150_000_000  # larger images are refused as possible decompression bombs
 ORIENTATION_TAG = 0x0112
@@ -132,6 +134,26 @@ def encode_like(source: SourceImage, pixels: Pixels) -> EncodedImage:
     return _encode_tiff(source, pixels)
 
 
+def encode_jpeg_blocks(source: SourceImage, regions: Sequence[Region], method: str) -> EncodedImage:
+    """Hide ``regions`` of a JPEG by rewriting only the blocks they touch (see :mod:`.jpeg_lossless`).
+
+    Raises :class:`~trapblur.jpeg_lossless.LosslessUnsupported` when the file cannot be edited block-wise:
+    the caller then decodes, hides and re-encodes. Metadata is handled exactly as by :func:`encode_like`;
+    its previews are rendered from a reduced-size decode of the *edited* file.
+    """
+    edited = blur_jpeg_blocks(source.data, regions, method)
+    decoded: dict[int, Pixels] = {}
+
+    def render(width: int, height: int, max_bytes: int) -> bytes:
+        factor = _reduction(source.width, source.height, width, height)
+        if factor not in decoded:
+            decoded[factor] = _decode_reduced(edited, factor, len(source.jpeg_layout.components) == 1)
+        return encode_preview(decoded[factor], width, height, max_bytes)
+
+    sanitised = jpeg.sanitise_metadata(source.data, source.jpeg_layout, render)
+    return EncodedImage(jpeg.replace_metadata(edited, sanitised.segments), sanitised.notes)
+
+
 def encode_preview(pixels: Pixels, width: int, height: int, max_bytes: int) -> bytes:
     """A small JPEG of the (blurred) pixels at ``width`` x ``height`` that fits in ``max_bytes``, or b""."""
     array = pixels.array
@@ -183,6 +205,29 @@ def _check_supported_jpeg(data: bytes, layout: jpeg.JpegLayout) -> None:
                 raise ImageError("unsupported JPEG: RGB colour without YCbCr conversion (Adobe transform 0)")
             if len(layout.components) == 4 and transform != 0:
                 raise ImageError("unsupported JPEG: YCCK colour (Adobe transform 2)")
+
+
+_REDUCED_COLOUR = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
+                   8: cv2.IMREAD_REDUCED_COLOR_8}
+_REDUCED_GREY = {1: cv2.IMREAD_GRAYSCALE, 2: cv2.IMREAD_REDUCED_GRAYSCALE_2, 4: cv2.IMREAD_REDUCED_GRAYSCALE_4,
+                 8: cv2.IMREAD_REDUCED_GRAYSCALE_8}
+
+
+def _reduction(width: int, height: int, target_width: int, target_height: int) -> int:
+    """The largest DCT scaling factor (1, 2, 4 or 8) that still decodes at least the target size."""
+    for factor in (8, 4, 2):
+        if width // factor >= target_width and height // factor >= target_height:
+            return factor
+    return 1
+
+
+def _decode_reduced(data: bytes, factor: int, grey: bool) -> Pixels:
+    """A 1/``factor`` size decode (cheap: libjpeg scales in the DCT domain), in stored order."""
+    flags = (_REDUCED_GREY if grey else _REDUCED_COLOUR)[factor] | cv2.IMREAD_IGNORE_ORIENTATION
+    array = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    if array is None:
+        raise ImageError("cannot decode the block-wise edited JPEG to render its previews")
+    return Pixels(array, "L" if grey else "BGR")
 
 
 def _orientation(header: Image.Image) -> int:

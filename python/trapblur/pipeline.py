@@ -30,14 +30,14 @@ from typing import Any, Callable, Mapping, Sequence, Union
 
 from ._version import __version__
 from .atomic import copy_atomically, link_atomically, remove_partial_files, write_bytes_atomically, write_text_atomically
-from .blur import hide_regions
-from .codecs import decode_pixels, encode_like, inspect_image, sniff_format
+from .codecs import inspect_image, sniff_format
 from .dataset import Dataset, ImageFile, build_dataset
 from .errors import ImageError, OptionsError, OutputFolderError
 from .options import DEFAULT_THRESHOLD, BlurOptions, ThresholdArg
 from .regions import regions_to_hide, select_detections
 from .report import ImageResult, ReportWriter, RunReport, read_report
 from .results import ImageEntry, Results, ResultsWriter, category_ids, read_results
+from .single import JPEG_MODES, hide_and_encode
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +56,11 @@ class RunSettings:
     link_unchanged: bool = False
     overwrite: bool = False
     workers: int | None = None
+    jpeg_mode: str = "reencode"
 
     def __post_init__(self) -> None:
+        if self.jpeg_mode not in JPEG_MODES:
+            raise OptionsError(f"jpeg_mode must be one of {', '.join(JPEG_MODES)}, not {self.jpeg_mode!r}")
         if self.workers is not None and (
             isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1
         ):
@@ -79,6 +82,7 @@ def blur_dataset(
     link_unchanged: bool = False,
     overwrite: bool = False,
     workers: int | None = None,
+    jpeg_mode: str = "reencode",
     progress: Progress | None = None,
 ) -> RunReport:
     """Write a shareable copy of the image folder ``images`` to ``output`` with every person blurred.
@@ -87,8 +91,13 @@ def blur_dataset(
     :class:`BlurOptions` for ``threshold``, ``strength``, ``categories``, ``padding``, ``shape`` and
     ``method``. ``copy_unlisted`` copies images the results do not mention (by default they are withheld:
     nobody checked them for people). ``link_unchanged`` hard-links images with nothing to hide instead of
-    copying them. ``overwrite`` redoes images an earlier run finished. ``progress(done, total)`` is called
-    from the calling thread after each image.
+    copying them. ``overwrite`` redoes images an earlier run finished. ``jpeg_mode="reencode"`` (default)
+    decodes and re-encodes each blurred JPEG with the source's own tables and subsampling.
+    ``"lossless"`` edits only the JPEG blocks a blurred region touches, so the rest of the photograph keeps
+    its exact image data (the blurred area rounds out to whole 8 or 16 px blocks); it is about twice as slow
+    for now, and files that cannot be edited that way (arithmetic-coded, CMYK, ...) are re-encoded. The
+    report's ``encoding`` column says which path each image took.
+    ``progress(done, total)`` is called from the calling thread after each image.
 
     Returns a :class:`RunReport`; ``report.ok`` is False when any image was withheld or failed.
     """
@@ -96,7 +105,7 @@ def blur_dataset(
         threshold=threshold, strength=strength, categories=tuple(categories) if not isinstance(categories, str) else categories,
         padding=padding, shape=shape, method=method,
     )
-    settings = RunSettings(copy_unlisted, link_unchanged, overwrite, workers)
+    settings = RunSettings(copy_unlisted, link_unchanged, overwrite, workers, jpeg_mode)
     return run_batch(Path(images), results, Path(output), options, settings, progress)
 
 
@@ -114,7 +123,7 @@ def run_batch(
     results = results if isinstance(results, Results) else read_results(results)
     dataset = build_dataset(images_root, results)
     fingerprint = {"options": options.describe(), "copy_unlisted": settings.copy_unlisted,
-                   "results": results_fingerprint(results)}
+                   "jpeg_mode": settings.jpeg_mode, "results": results_fingerprint(results)}
     state = output_root / STATE_FOLDER
     finished = prepare_output(output_root, state, fingerprint, settings.overwrite)
 
@@ -220,14 +229,12 @@ def process_image(file: ImageFile, options: BlurOptions, settings: RunSettings, 
             return dataclasses.replace(base, output=file.relative, action="copied", encoding=encoding, reason=reason)
         data = file.path.read_bytes()
         source = inspect_image(data)
-        pixels = decode_pixels(source)
         regions = regions_to_hide(selected, options, source.width, source.height, source.orientation)
-        hide_regions(pixels.array, regions, options.method)
-        encoded = encode_like(source, pixels)
+        encoded, encoding = hide_and_encode(source, regions, options.method, settings.jpeg_mode)
         write_bytes_atomically(destination, encoded.data)
         _copy_times(file.path, destination)
         return dataclasses.replace(
-            base, output=file.relative, action="blurred", regions=len(regions), encoding="reencode",
+            base, output=file.relative, action="blurred", regions=len(regions), encoding=encoding,
             reason="; ".join(encoded.notes),
         )
     except ImageError as exc:
@@ -358,6 +365,8 @@ def _write_state(state: Path, fingerprint: dict[str, Any], complete: bool) -> No
 def _difference(before: Mapping[str, Any], now: Mapping[str, Any]) -> str:
     if before.get("results") != now.get("results"):
         return "the results differ"
+    if before.get("jpeg_mode") != now.get("jpeg_mode"):
+        return f"jpeg_mode was {before.get('jpeg_mode')}, now {now.get('jpeg_mode')}"
     if before.get("copy_unlisted") != now.get("copy_unlisted"):
         return f"copy_unlisted was {before.get('copy_unlisted')}, now {now.get('copy_unlisted')}"
     old, new = before.get("options", {}), now.get("options", {})

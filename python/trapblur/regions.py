@@ -128,9 +128,10 @@ def upright_to_stored(box: NormBox, orientation: int) -> NormBox:
 def to_pixels(box: NormBox, width: int, height: int) -> PixelBox:
     """Round a normalised box outwards to whole pixels (never inwards: that would leave an edge unhidden)."""
     x0, y0, x1, y1 = box
+    # round(..., 6) first so that float noise (1 - 50/60 = 0.16666...) does not add a pixel
     return PixelBox(
-        max(0, math.floor(x0 * width)), max(0, math.floor(y0 * height)),
-        min(width, math.ceil(x1 * width)), min(height, math.ceil(y1 * height)),
+        max(0, math.floor(round(x0 * width, 6))), max(0, math.floor(round(y0 * height, 6))),
+        min(width, math.ceil(round(x1 * width, 6))), min(height, math.ceil(round(y1 * height, 6))),
     )
 
 

@@ -36,7 +36,7 @@ class ImageResult:
     action: str
     regions: int = 0
     max_person_conf: Optional[float] = None
-    encoding: str = ""  # how the output was made: copy, link, reencode (empty when nothing was written)
+    encoding: str = ""  # how the output was made: copy, link, lossless, reencode (empty when nothing was written)
     reason: str = ""
 
     @property

@@ -1,0 +1,141 @@
+"""Throughput and memory of `blur_dataset`, printed as figures (not a test: nothing here passes or fails).
+
+    python benchmarks/bench_blur.py                 # all sections
+    python benchmarks/bench_blur.py --only speed    # or: stages, memory
+
+* speed: images/s through `blur_dataset` (2 workers) for 3 MP and 12 MP JPEGs with one or two person boxes,
+  and for images that are only copied. Targets on 2 cores: >= 45, >= 12 and >= 500 images/s.
+* stages: single-thread milliseconds per image for decode, blur, encode and metadata, against the codec
+  floor (libjpeg-turbo decode + encode of the same image with the same settings).
+* memory: peak RSS of a run over 500 and 3,000 images, each in a fresh process: flat means streaming.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+import trapblur
+from trapblur.blur import hide_regions
+from trapblur.codecs import decode_pixels, encode_like, inspect_image
+from trapblur.options import BlurOptions
+from trapblur.regions import regions_to_hide
+from trapblur.results import Detection
+
+BOXES = ([0.1, 0.3, 0.15, 0.5], [0.6, 0.35, 0.1, 0.3])
+
+
+def camera_like(width: int, height: int, seed: int) -> bytes:
+    """A JPEG with the statistics of a camera-trap frame: smooth scene, texture, sensor noise, EXIF."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(40, 200, (height // 64 + 2, width // 64 + 2, 3)).astype(np.uint8)
+    scene = cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC).astype(np.int16)
+    scene += rng.normal(0, 9, (height, width, 1)).astype(np.int16)
+    image = Image.fromarray(np.clip(scene, 0, 255).astype(np.uint8))
+    exif = Image.Exif()
+    exif[0x0132] = "2024:05:01 06:12:30"
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=92, exif=exif)
+    return buffer.getvalue()
+
+
+def make_folder(root: Path, count: int, width: int, height: int, boxes: int) -> tuple[Path, Path]:
+    images = root / f"{width}x{height}_{boxes}box_{count}"
+    images.mkdir(parents=True, exist_ok=True)
+    templates = [camera_like(width, height, seed) for seed in range(min(count, 8))]
+    entries = []
+    for index in range(count):
+        name = f"cam{index % 5}/IMG_{index:06d}.jpg"
+        (images / name).parent.mkdir(exist_ok=True)
+        (images / name).write_bytes(templates[index % len(templates)])
+        detections = [{"category": "2", "conf": 0.9, "bbox": box} for box in BOXES[:boxes]]
+        entries.append({"file": name, "detections": detections})
+    results = root / f"{images.name}.json"
+    results.write_text(json.dumps({"info": {"format_version": "1.5"},
+                                   "detection_categories": {"1": "animal", "2": "person", "3": "vehicle"},
+                                   "images": entries}))
+    return images, results
+
+
+def speed(root: Path) -> None:
+    print("## speed: blur_dataset, 2 workers")
+    cases = [("3 MP, 1 box", 2048, 1536, 1, 120), ("3 MP, 2 boxes", 2048, 1536, 2, 120),
+             ("12 MP, 1 box", 4000, 3000, 1, 40), ("12 MP, 2 boxes", 4000, 3000, 2, 40),
+             ("3 MP, copy only", 2048, 1536, 0, 1000)]
+    for label, width, height, boxes, count in cases:
+        images, results = make_folder(root, count, width, height, boxes)
+        output = root / f"out_{images.name}"
+        started = time.perf_counter()
+        report = trapblur.blur_dataset(images, results, output, workers=2, overwrite=True)
+        elapsed = time.perf_counter() - started
+        assert report.ok, report.summary()
+        print(f"{label:>16}: {count / elapsed:7.1f} images/s  ({count} images in {elapsed:.2f} s)")
+
+
+def stages(root: Path) -> None:
+    print("## stages: single thread, median ms per image")
+    for label, width, height in (("3 MP", 2048, 1536), ("12 MP", 4000, 3000)):
+        data = camera_like(width, height, 1)
+        detections = [Detection("person", 0.9, tuple(b)) for b in BOXES]
+        options = BlurOptions()
+        timings: dict[str, list[float]] = {k: [] for k in ("inspect", "decode", "blur", "encode+metadata", "floor")}
+        for _ in range(7):
+            t0 = time.perf_counter()
+            source = inspect_image(data)
+            t1 = time.perf_counter()
+            pixels = decode_pixels(source)
+            t2 = time.perf_counter()
+            hide_regions(pixels.array, regions_to_hide(detections, options, source.width, source.height), "gaussian")
+            t3 = time.perf_counter()
+            encode_like(source, pixels)
+            t4 = time.perf_counter()
+            array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+            Image.fromarray(array).save(io.BytesIO(), "JPEG", **source.jpeg_settings)
+            t5 = time.perf_counter()
+            for key, value in zip(timings, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
+                value_ms = value * 1000
+                timings[key].append(value_ms)
+        medians = {k: float(np.median(v)) for k, v in timings.items()}
+        total = sum(v for k, v in medians.items() if k != "floor")
+        print(f"{label:>6}: " + ", ".join(f"{k} {v:.1f}" for k, v in medians.items())
+              + f"; total {total:.1f} ms = {total / medians['floor']:.2f} x the decode+encode floor")
+
+
+def memory(root: Path) -> None:
+    print("## memory: peak RSS of one run in a fresh process")
+    for count in (500, 3000):
+        images, results = make_folder(root, count, 640, 480, 1)
+        code = (
+            "import resource, sys, trapblur\n"
+            f"trapblur.blur_dataset({str(images)!r}, {str(results)!r}, {str(root / ('mem_' + str(count)))!r}, workers=2, overwrite=True)\n"
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        )
+        completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        print(f"{count:>6} images (640x480, 1 box): peak RSS {int(completed.stdout.split()[-1]) / 1024:.0f} MiB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--only", choices=("speed", "stages", "memory"))
+    parser.add_argument("--workdir", type=Path, default=None, help="where to generate images (default: a temp dir)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(dir=args.workdir) as folder:
+        root = Path(folder)
+        for name, section in (("stages", stages), ("speed", speed), ("memory", memory)):
+            if args.only in (None, name):
+                section(root)
+
+
+
+if __name__ == "__main__":
+    main()
