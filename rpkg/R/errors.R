@@ -1,0 +1,81 @@
+# Conditions. Every error this package signals has class `trapblur_error`, plus one class per kind:
+#
+#   trapblur_options_error           an argument is wrong (checked in R, or by Python's OptionsError)
+#   trapblur_results_format_error    a results file is malformed (Python's ResultsFormatError, read_md_results())
+#   trapblur_output_folder_error     the output folder cannot be used (Python's OutputFolderError)
+#   trapblur_image_error             one image cannot be processed (Python's ImageError)
+#   trapblur_python_missing_error    no Python with trapblur was found
+#   trapblur_python_error            anything raised by Python (added to every Python-side error)
+#
+# Python exception classes are mapped by name: `trapblur.SomeNewError` becomes `trapblur_some_new_error`,
+# so new Python subclasses need no change here.
+
+trapblur_abort <- function(message, class = NULL, call = NULL, ...) {
+  rlang::abort(message, class = unique(c(class, "trapblur_error")), call = call, ...)
+}
+
+options_error <- function(message, call = NULL) {
+  trapblur_abort(message, class = "trapblur_options_error", call = call)
+}
+
+#' Run a Python call and turn any Python exception into a classed R error.
+#'
+#' reticulate 1.28 signals Python exceptions as `Rcpp::exception` with the exception only reachable through
+#' `py_last_error()`; reticulate >= 1.29 signals the exception object itself. Both are handled.
+#' @noRd
+with_python_errors <- function(expr, call = NULL) {
+  withCallingHandlers(
+    expr,
+    error = function(e) {
+      if (inherits(e, "trapblur_error")) {
+        return() # ours already (for example raised by an R callback): let it through unchanged
+      }
+      converted <- python_condition(e, call = call)
+      if (!is.null(converted)) stop(converted)
+    }
+  )
+}
+
+python_condition <- function(e, call = NULL) {
+  last <- tryCatch(reticulate::py_last_error(), error = function(err) NULL)
+  exc <- NULL
+  if (inherits(e, "python.builtin.BaseException")) {
+    exc <- e
+  } else if (inherits(e, "Rcpp::exception") && !is.null(last) && is.character(last$value) &&
+             grepl(last$value, conditionMessage(e), fixed = TRUE)) {
+    # py_last_error() is not cleared between calls: only trust it when it describes this error.
+    exc <- attr(last, "exception", exact = TRUE)
+  } else {
+    return(NULL)
+  }
+  # An exception object's R class lists its Python class hierarchy, e.g.
+  # "trapblur.errors.ResultsFormatError", "trapblur.errors.TrapblurError", "python.builtin.Exception", ...
+  hierarchy <- if (is.null(exc)) character() else class(exc)
+  hierarchy <- hierarchy[grepl(".", hierarchy, fixed = TRUE)]
+  type <- if (length(hierarchy) > 0) sub("^.*\\.", "", hierarchy[[1]]) else (last$type %||% "Exception")
+  message <- last$value %||% conditionMessage(e)
+  if (inherits(e, "python.builtin.BaseException")) {
+    message <- tryCatch(as.character(reticulate::py_str(e)), error = function(err) message)
+  }
+  ours <- hierarchy[startsWith(hierarchy, "trapblur.")]
+  classes <- if (length(ours) > 0) {
+    paste0("trapblur_", snake_case(sub("^Trapblur", "", sub("^.*\\.", "", ours))))
+  } else {
+    character()
+  }
+  if (length(ours) == 0) {
+    message <- sprintf("Python error %s: %s", type, message)
+  }
+  structure(
+    class = unique(c(setdiff(classes, "trapblur_error"), "trapblur_python_error", "trapblur_error",
+                     "error", "condition")),
+    list(message = message, call = call, python_type = type,
+         python_traceback = last$traceback %||% NA_character_)
+  )
+}
+
+snake_case <- function(x) {
+  tolower(gsub("([a-z0-9])([A-Z])", "\\1_\\2", x))
+}
+
+`%||%` <- function(x, y) if (is.null(x)) y else x
