@@ -31,6 +31,10 @@
 #'   (faster, no extra disk space; same file system only).
 #' @param overwrite If `TRUE`, replace files already in `output`.
 #' @param workers Number of parallel workers, or `NULL` to choose automatically.
+#' @param jpeg_mode How blurred JPEGs are written: `"reencode"` (default) decodes and re-encodes the
+#'   photograph with its own quantisation tables and subsampling; `"lossless"` rewrites only the 8x8 blocks
+#'   a blurred region touches, so the rest keeps its exact image data (the blurred area rounds out to whole
+#'   blocks; about twice as slow). The `encoding` column of the result says which path each image took.
 #' @param quiet If `TRUE`, show no progress bar or summary. Warnings about withheld or failed images are
 #'   still given (wrap in [suppressWarnings()] to silence them).
 #' @return A data frame with one row per image, read from the run's CSV report: `input` and `output`
@@ -58,7 +62,8 @@
 blur_people <- function(images, results, output, threshold = 0.1, strength = 1, categories = "person",
                         padding = 0.1, shape = c("rectangle", "ellipse"),
                         method = c("gaussian", "pixelate", "fill"), copy_unlisted = FALSE,
-                        link_unchanged = FALSE, overwrite = FALSE, workers = NULL, quiet = FALSE) {
+                        link_unchanged = FALSE, overwrite = FALSE, workers = NULL,
+                        jpeg_mode = c("reencode", "lossless"), quiet = FALSE) {
   call <- sys.call()[1]
   images <- check_existing_dir(images, call = call)
   results <- check_existing_file(results, call = call)
@@ -66,7 +71,7 @@ blur_people <- function(images, results, output, threshold = 0.1, strength = 1, 
   options <- blur_options(threshold = threshold, strength = strength, categories = categories,
                           padding = padding, shape = shape, method = method, copy_unlisted = copy_unlisted,
                           link_unchanged = link_unchanged, overwrite = overwrite, workers = workers,
-                          call = call)
+                          jpeg_mode = jpeg_mode, call = call)
   quiet <- check_flag(quiet, call = call)
 
   tb <- trapblur_module(call = call)
@@ -78,7 +83,7 @@ blur_people <- function(images, results, output, threshold = 0.1, strength = 1, 
 
 # The blur options shared by blur_people() and anonymise(), checked and in plain Python types.
 blur_options <- function(threshold, strength, categories, padding, shape, method, copy_unlisted,
-                         link_unchanged, overwrite, workers, call = NULL) {
+                         link_unchanged, overwrite, workers, jpeg_mode, call = NULL) {
   list(
     threshold = check_threshold(threshold, call = call),
     strength = check_number_between(strength, 0, 10, arg = "strength", call = call, lower_open = TRUE),
@@ -89,7 +94,8 @@ blur_options <- function(threshold, strength, categories, padding, shape, method
     copy_unlisted = check_flag(copy_unlisted, arg = "copy_unlisted", call = call),
     link_unchanged = check_flag(link_unchanged, arg = "link_unchanged", call = call),
     overwrite = check_flag(overwrite, arg = "overwrite", call = call),
-    workers = check_workers(workers, call = call)
+    workers = check_workers(workers, call = call),
+    jpeg_mode = check_choice(jpeg_mode, c("reencode", "lossless"), arg = "jpeg_mode", call = call)
   )
 }
 

@@ -105,7 +105,8 @@ model_is_path <- function(model) {
 anonymise <- function(images, output, model = NULL, device = NULL, threshold = 0.1, strength = 1,
                       categories = "person", padding = 0.1, shape = c("rectangle", "ellipse"),
                       method = c("gaussian", "pixelate", "fill"), copy_unlisted = FALSE,
-                      link_unchanged = FALSE, overwrite = FALSE, workers = NULL, quiet = FALSE, ...) {
+                      link_unchanged = FALSE, overwrite = FALSE, workers = NULL,
+                      jpeg_mode = c("reencode", "lossless"), quiet = FALSE, ...) {
   call <- sys.call()[1]
   images <- check_existing_dir(images, call = call)
   output <- check_output_dir(output, images, call = call)
@@ -114,7 +115,7 @@ anonymise <- function(images, output, model = NULL, device = NULL, threshold = 0
   options <- blur_options(threshold = threshold, strength = strength, categories = categories,
                           padding = padding, shape = shape, method = method, copy_unlisted = copy_unlisted,
                           link_unchanged = link_unchanged, overwrite = overwrite, workers = workers,
-                          call = call)
+                          jpeg_mode = jpeg_mode, call = call)
   quiet <- check_flag(quiet, call = call)
   dots <- check_dots_named(list(...), call = call)
   if (model_is_path(model)) model <- enc2utf8(path.expand(model))

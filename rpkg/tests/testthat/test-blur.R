@@ -96,12 +96,24 @@ test_that("blur_people() blurs people, copies the rest, withholds the unknown, a
   expect_true(d$same_size)
   expect_gt(d$inside, 20)
   expect_lt(d$outside, d$inside / 4)
-  enc <- if ("encoding" %in% names(res)) res$encoding[res$input == "site A/IMG_0001.jpg"] else NA
-  if (identical(enc, "lossless")) expect_identical(d$outside_max, 0)
 
   # results written for the output folder are readable by read_md_results()
   dets <- read_md_results(run$results_json, include_empty = TRUE)
   expect_false("IMG_0005.jpg" %in% dets$file)
+})
+
+test_that("jpeg_mode = \"lossless\" keeps every pixel outside the blurred blocks", {
+  skip_if_no_blur()
+  ex <- make_dataset()
+  res <- suppressWarnings(blur_people(ex$images, ex$results, ex$output, padding = 0, jpeg_mode = "lossless",
+                                      quiet = TRUE))
+  expect_identical(res$encoding[res$input == "site A/IMG_0001.jpg"], "lossless")
+  d <- pixel_difference(file.path(ex$images, "site A/IMG_0001.jpg"),
+                        file.path(ex$output, "site A/IMG_0001.jpg"), c(0.25, 0.2, 0.3, 0.6))
+  expect_gt(d$inside, 20)
+  expect_identical(d$outside_max, 0)
+  expect_error(blur_people(ex$images, ex$results, tempfile(), jpeg_mode = "fast"),
+               class = "trapblur_options_error")
 })
 
 test_that("per-category thresholds, categories and methods reach the core", {
