@@ -95,17 +95,40 @@ class BlockLayout:
         return len(self.sampling) == 3
 
 
-def blur_jpeg_blocks(data: bytes, regions: Sequence[Region], method: str) -> bytes:
+BACKENDS = ("turbojpeg", "pyjpegio")
+"""Coefficient back ends, fastest first (see :mod:`.jpeg_turbo` and the module docstring)."""
+
+
+def blur_jpeg_blocks(data: bytes, regions: Sequence[Region], method: str, backend: str = "auto") -> bytes:
     """A JPEG of ``data`` with ``regions`` (stored pixel frame) hidden, every other block bit-identical.
 
-    Raises :class:`LosslessUnsupported` when the file cannot be edited block-wise, and
-    :class:`~trapblur.errors.ImageError` when it is broken. Never returns a partly edited image.
+    ``backend`` is ``"auto"`` (libjpeg-turbo's transform API where the system has ``libturbojpeg`` and
+    the file has no restart markers, else pyjpegio), ``"turbojpeg"`` or ``"pyjpegio"``.
+    Raises :class:`LosslessUnsupported` when the file cannot be edited block-wise (by the back end
+    asked for, or by any with ``"auto"``), and :class:`~trapblur.errors.ImageError` when it is broken.
+    Never returns a partly edited image.
     """
+    if backend not in ("auto",) + BACKENDS:
+        raise ValueError(f"backend must be 'auto' or one of {', '.join(BACKENDS)}, not {backend!r}")
     layout = read_block_layout(data)
-    edits = [_edit_for(region, layout) for region in regions]
+    edits = [edit_for(region, layout) for region in regions]
     edits = [(hide, area) for hide, area in edits if not area.empty]
     if not edits:
         return data
+    if backend in ("auto", "turbojpeg"):
+        from . import jpeg_turbo  # noqa: PLC0415 - it imports this module
+
+        try:
+            return jpeg_turbo.blur_blocks(data, layout, edits, method)
+        except LosslessUnsupported:
+            if backend == "turbojpeg":
+                raise
+    return _blur_with_jpegio(data, layout, edits, method)
+
+
+def _blur_with_jpegio(
+    data: bytes, layout: BlockLayout, edits: Sequence[tuple[Region, PixelBox]], method: str
+) -> bytes:
     codec = _import_jpegio()
     with tempfile.TemporaryDirectory(prefix="trapblur-") as folder:
         source_path = os.path.join(folder, "in.jpg")
@@ -116,14 +139,25 @@ def blur_jpeg_blocks(data: bytes, regions: Sequence[Region], method: str) -> byt
         except Exception as exc:  # libjpeg's errors arrive as RuntimeError
             raise LosslessUnsupported(f"cannot read the DCT coefficients ({exc})") from None
         _check_agrees(coefficients, layout)
-        planes = [np.asarray(array) for array in coefficients.coef_arrays]
-        window = _window(edits, layout, method)
-        pixels = decode_window(planes, layout, window)
-        hide_regions(pixels, [Region(_shift(h.box, window), h.sigma, h.shape) for h, _ in edits], method)
-        for _, area in edits:
-            encode_area(planes, layout, pixels, window, area)
+        recode_blocks([np.asarray(array) for array in coefficients.coef_arrays], layout, edits, method)
         coefficients.markers = [m for m in coefficients.markers if _keep_marker(m)]
         return _write(coefficients, os.path.join(folder, "out.jpg"))
+
+
+def recode_blocks(
+    planes: Sequence[np.ndarray], layout: BlockLayout, edits: Sequence[tuple[Region, PixelBox]], method: str
+) -> None:
+    """Hide the regions in the coefficient ``planes`` (modified in place), whichever back end read them.
+
+    Each plane is one component's quantised coefficients as an (8 x block rows, 8 x block columns) array,
+    each 8 x 8 tile one block in natural order. Only the blocks in :func:`edit_window` are read and only
+    those in the edits' areas are written, so a back end may fill in just those.
+    """
+    window = edit_window(edits, layout, method)
+    pixels = decode_window(planes, layout, window)
+    hide_regions(pixels, [Region(_shift(h.box, window), h.sigma, h.shape) for h, _ in edits], method)
+    for _, area in edits:
+        encode_area(planes, layout, pixels, window, area)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -210,7 +244,7 @@ def _check_agrees(coefficients: Any, layout: BlockLayout) -> None:
     sampling = tuple((c.h_samp_factor, c.v_samp_factor) for c in coefficients.comp_info)
     if len(sampling) == 1:
         sampling = ((1, 1),)
-    expected = [_blocks(layout, c) for c in range(len(layout.sampling))]
+    expected = [blocks_of(layout, c) for c in range(len(layout.sampling))]
     actual = [(a.shape[0] // 8, a.shape[1] // 8) for a in coefficients.coef_arrays]
     if (
         (coefficients.image_width, coefficients.image_height) != (layout.width, layout.height)
@@ -222,7 +256,7 @@ def _check_agrees(coefficients: Any, layout: BlockLayout) -> None:
         raise LosslessUnsupported("libjpeg reads this file's layout differently from its headers")
 
 
-def _blocks(layout: BlockLayout, component: int) -> tuple[int, int]:
+def blocks_of(layout: BlockLayout, component: int) -> tuple[int, int]:
     """(rows, columns) of 8x8 blocks that hold component ``component``'s samples."""
     h, v = layout.sampling[component]
     max_h, max_v = layout.mcu_width // 8, layout.mcu_height // 8
@@ -245,7 +279,7 @@ def mcu_aligned(box: PixelBox, layout: BlockLayout) -> PixelBox:
     )
 
 
-def _edit_for(region: Region, layout: BlockLayout) -> tuple[Region, PixelBox]:
+def edit_for(region: Region, layout: BlockLayout) -> tuple[Region, PixelBox]:
     """The region to hide and the MCU-aligned area whose blocks are re-encoded."""
     clipped = PixelBox(
         max(0, region.box.x0), max(0, region.box.y0),
@@ -258,7 +292,7 @@ def _edit_for(region: Region, layout: BlockLayout) -> tuple[Region, PixelBox]:
     return hide, area
 
 
-def _window(edits: Sequence[tuple[Region, PixelBox]], layout: BlockLayout, method: str) -> PixelBox:
+def edit_window(edits: Sequence[tuple[Region, PixelBox]], layout: BlockLayout, method: str) -> PixelBox:
     """The MCU-aligned pixels the blur reads: every region with the context ``hide_regions`` reads."""
     boxes = []
     for hide, area in edits:
@@ -275,11 +309,11 @@ def _shift(box: PixelBox, window: PixelBox) -> PixelBox:
     return box.shifted(-window.x0, -window.y0)
 
 
-def _component_blocks(layout: BlockLayout, component: int, area: PixelBox) -> tuple[slice, slice]:
+def component_blocks(layout: BlockLayout, component: int, area: PixelBox) -> tuple[slice, slice]:
     """Block rows and columns of ``component`` inside the MCU-aligned pixel ``area``."""
     h, v = layout.sampling[component]
     mw, mh = layout.mcu_width, layout.mcu_height
-    rows, columns = _blocks(layout, component)
+    rows, columns = blocks_of(layout, component)
     return (
         slice(area.y0 // mh * v, min(rows, -(-area.y1 // mh) * v)),
         slice(area.x0 // mw * h, min(columns, -(-area.x1 // mw) * h)),
@@ -306,7 +340,7 @@ def decode_window(planes: Sequence[np.ndarray], layout: BlockLayout, window: Pix
     """The window's pixels (RGB uint8, or grey for one component) decoded from the coefficients."""
     samples = []
     for component, plane in enumerate(planes):
-        rows, columns = _component_blocks(layout, component, window)
+        rows, columns = component_blocks(layout, component, window)
         coefficients = plane[rows.start * 8 : rows.stop * 8, columns.start * 8 : columns.stop * 8]
         blocks = _as_blocks(coefficients).astype(np.float32) * layout.qtables[component]
         values = _from_blocks(_DCT.T @ blocks @ _DCT) + 128.0
@@ -341,7 +375,7 @@ def encode_area(
     for component, plane in enumerate(planes):
         values = _downsample(samples[component], layout, component) - 128.0
         quantised = np.rint(_DCT @ _as_blocks(values) @ _DCT.T / layout.qtables[component])
-        rows, columns = _component_blocks(layout, component, area)
+        rows, columns = component_blocks(layout, component, area)
         blocks = _from_blocks(quantised[: rows.stop - rows.start, : columns.stop - columns.start])
         plane[rows.start * 8 : rows.stop * 8, columns.start * 8 : columns.stop * 8] = blocks.astype(plane.dtype)
 
