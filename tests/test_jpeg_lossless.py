@@ -411,3 +411,25 @@ def test_threads_give_the_same_outputs(backend: str) -> None:
     with ThreadPoolExecutor(4) as pool:
         results = list(pool.map(lambda job: blur_jpeg_blocks(*job, "gaussian", backend=backend), jobs * 3))
     assert results == expected * 3
+
+
+def test_strong_blurs_read_their_context_from_block_means(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From sigma 20 the context around the areas is decoded from DC terms: the blur must barely change."""
+    from trapblur import jpeg_lossless
+
+    data = make_jpeg(textured_image(640, 480, seed=5), subsampling=2, quality=92)
+    box = PixelBox(250, 120, 390, 400)
+    regions = [Region(box, sigma=30.0)]
+    assert regions[0].sigma >= jpeg_lossless.DC_CONTEXT_MIN_SIGMA
+    fast = check_lossless(data, regions, "gaussian", tmp_path, backend)
+    monkeypatch.setattr(jpeg_lossless, "DC_CONTEXT_MIN_SIGMA", float("inf"))
+    exact = check_lossless(data, regions, "gaussian", tmp_path, backend)
+    assert fast != exact, "the block-mean context was not used"
+    a, b = decode(fast)[box.y0 : box.y1, box.x0 : box.x1], decode(exact)[box.y0 : box.y1, box.x0 : box.x1]
+    mse = np.mean((a.astype(float) - b.astype(float)) ** 2)
+    assert 10 * np.log10(255**2 / max(mse, 1e-12)) >= 45
+    reference = reencoded(data, regions, "gaussian")
+    assert high_frequency(decode(fast), box) <= 1.25 * high_frequency(reference, box) + 0.5
+    assert np.abs(decode(fast).astype(int) - reference.astype(int))[box.y0 : box.y1, box.x0 : box.x1].mean() < 2.0

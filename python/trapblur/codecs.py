@@ -134,14 +134,18 @@ def encode_like(source: SourceImage, pixels: Pixels) -> EncodedImage:
     return _encode_tiff(source, pixels)
 
 
-def encode_jpeg_blocks(source: SourceImage, regions: Sequence[Region], method: str) -> EncodedImage:
+def encode_jpeg_blocks(
+    source: SourceImage, regions: Sequence[Region], method: str, backend: str = "auto"
+) -> EncodedImage:
     """Hide ``regions`` of a JPEG by rewriting only the blocks they touch (see :mod:`.jpeg_lossless`).
 
+    ``backend`` picks the coefficient library (:func:`~trapblur.jpeg_lossless.blur_jpeg_blocks`); the
+    default takes the fastest one available.
     Raises :class:`~trapblur.jpeg_lossless.LosslessUnsupported` when the file cannot be edited block-wise:
     the caller then decodes, hides and re-encodes. Metadata is handled exactly as by :func:`encode_like`;
     its previews are rendered from a reduced-size decode of the *edited* file.
     """
-    edited = blur_jpeg_blocks(source.data, regions, method)
+    edited = blur_jpeg_blocks(source.data, regions, method, backend)
     decoded: dict[int, Pixels] = {}
 
     def render(width: int, height: int, max_bytes: int) -> bytes:

@@ -247,7 +247,7 @@ class _Edit:
         count = len(layout.sampling)
         self.shape = [blocks_of(layout, c) for c in range(count)]
         # Full-size planes, but np.zeros does not touch memory: only the window's rows are ever filled.
-        self.planes = [np.zeros((rows * 8, columns * 8), np.int16) for rows, columns in self.shape]
+        self.planes = [np.zeros((rows, columns, 8, 8), np.int16) for rows, columns in self.shape]
         window = edit_window(edits, layout, method)
         self.read = [component_blocks(layout, c, window) for c in range(count)]
         # Block rows to write -> column ranges, per component (areas may share rows).
@@ -283,10 +283,8 @@ class _Edit:
         if index == 0:
             read_rows, read_columns = self.read[component]
             if read_rows.start <= row < read_rows.stop:
-                blocks = np.ctypeslib.as_array(coefficients, shape=(columns, 8, 8))[read_columns]
-                self.planes[component][row * 8 : row * 8 + 8, read_columns.start * 8 : read_columns.stop * 8] = (
-                    blocks.transpose(1, 0, 2).reshape(8, -1)
-                )
+                blocks = np.ctypeslib.as_array(coefficients, shape=(columns, 8, 8))
+                self.planes[component][row, read_columns] = blocks[read_columns]
                 self.rows_read[component] += 1
             return
         if index != 1:
@@ -301,9 +299,8 @@ class _Edit:
         if not spans:
             return
         blocks = np.ctypeslib.as_array(coefficients, shape=(columns, 8, 8))
-        source = self.planes[component][row * 8 : row * 8 + 8]
         for span in spans:
-            blocks[span] = source[:, span.start * 8 : span.stop * 8].reshape(8, -1, 8).transpose(1, 0, 2)
+            blocks[span] = self.planes[component][row, span]
         self.rows_written[component].add(row)
 
     def check_complete(self) -> None:
