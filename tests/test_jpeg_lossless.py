@@ -433,3 +433,40 @@ def test_strong_blurs_read_their_context_from_block_means(
     reference = reencoded(data, regions, "gaussian")
     assert high_frequency(decode(fast), box) <= 1.25 * high_frequency(reference, box) + 0.5
     assert np.abs(decode(fast).astype(int) - reference.astype(int))[box.y0 : box.y1, box.x0 : box.x1].mean() < 2.0
+
+
+def _eighth_scale_difference(data: bytes, regions: list[Region], method: str):
+    from trapblur.jpeg_lossless import edit_jpeg_blocks
+
+    edited = edit_jpeg_blocks(data, regions, method, "turbojpeg")
+    grey = edited.eighth_scale.ndim == 2
+    flags = (cv2.IMREAD_REDUCED_GRAYSCALE_8 if grey else cv2.IMREAD_REDUCED_COLOR_8) | cv2.IMREAD_IGNORE_ORIENTATION
+    reference = cv2.imdecode(np.frombuffer(edited.data, np.uint8), flags)
+    reference = reference if grey else reference[..., ::-1]
+    assert edited.eighth_scale.shape == reference.shape
+    return edited, np.abs(edited.eighth_scale.astype(int) - reference.astype(int))
+
+
+@pytest.mark.parametrize("layout", ["444", "grey"])
+def test_eighth_scale_picture_is_the_edited_image(layout: str) -> None:
+    """TurboJPEG hands back the edited picture at 1/8 scale (for the EXIF thumbnail): without chroma
+    subsampling it is what libjpeg-turbo's own 1/8-scale decode of the output gives, fill included."""
+    if not jpeg_turbo.available():
+        pytest.skip("libturbojpeg is not installed")
+    pixels = textured_image(403, 301, seed=7)
+    data = make_jpeg(cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY)) if layout == "grey" else make_jpeg(pixels, subsampling=0)
+    edited, difference = _eighth_scale_difference(data, [Region(PixelBox(100, 60, 300, 250), 25.0)], "fill")
+    assert difference.max() <= 2  # rounding: libjpeg works in integers
+    assert edited.eighth_scale[9:29, 14:35].max() <= 1  # the filled region, 1 block in from its edges
+
+
+@pytest.mark.parametrize("name", ["person_animlpy_B012_2021-05-27_human.jpg", "animal_md_idaho-camera-traps.jpg",
+                                  "animal_stn_african_elephants.jpg"])
+def test_eighth_scale_picture_of_subsampled_photographs(name: str) -> None:
+    """With subsampled chroma, libjpeg-turbo's 1/8-scale decode reconstructs chroma with a 2x2 IDCT where
+    trapblur interpolates DC terms: on real photographs they agree to about a grey level."""
+    if not jpeg_turbo.available():
+        pytest.skip("libturbojpeg is not installed")
+    _, difference = _eighth_scale_difference(shared_image(name), [Region(PixelBox(100, 100, 400, 500), 30.0)],
+                                             "gaussian")
+    assert difference.mean() < 1.5 and np.percentile(difference, 99) <= 10

@@ -100,7 +100,21 @@ BACKENDS = ("turbojpeg", "pyjpegio")
 """Coefficient back ends, fastest first (see :mod:`.jpeg_turbo` and the module docstring)."""
 
 
+@dataclass(frozen=True)
+class EditedJpeg:
+    """A block-wise edited JPEG and, where the back end saw every DC term (TurboJPEG), the edited
+    picture at 1/8 scale (RGB or grey uint8, one pixel per luma block) to render previews from."""
+
+    data: bytes
+    eighth_scale: np.ndarray | None = None
+
+
 def blur_jpeg_blocks(data: bytes, regions: Sequence[Region], method: str, backend: str = "auto") -> bytes:
+    """A JPEG of ``data`` with ``regions`` (stored pixel frame) hidden: :func:`edit_jpeg_blocks`'s bytes."""
+    return edit_jpeg_blocks(data, regions, method, backend).data
+
+
+def edit_jpeg_blocks(data: bytes, regions: Sequence[Region], method: str, backend: str = "auto") -> EditedJpeg:
     """A JPEG of ``data`` with ``regions`` (stored pixel frame) hidden, every other block bit-identical.
 
     ``backend`` is ``"auto"`` (libjpeg-turbo's transform API where the system has ``libturbojpeg`` and
@@ -115,16 +129,16 @@ def blur_jpeg_blocks(data: bytes, regions: Sequence[Region], method: str, backen
     edits = [edit_for(region, layout) for region in regions]
     edits = [(hide, area) for hide, area in edits if not area.empty]
     if not edits:
-        return data
+        return EditedJpeg(data)
     if backend in ("auto", "turbojpeg"):
         from . import jpeg_turbo  # noqa: PLC0415 - it imports this module
 
         try:
-            return jpeg_turbo.blur_blocks(data, layout, edits, method)
+            return EditedJpeg(*jpeg_turbo.blur_blocks(data, layout, edits, method))
         except LosslessUnsupported:
             if backend == "turbojpeg":
                 raise
-    return _blur_with_jpegio(data, layout, edits, method)
+    return EditedJpeg(_blur_with_jpegio(data, layout, edits, method))
 
 
 def _blur_with_jpegio(

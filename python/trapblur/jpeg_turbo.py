@@ -72,6 +72,7 @@ from .jpeg_lossless import (
     blocks_of,
     component_blocks,
     edit_window,
+    eighth_scale,
     read_block_layout,
     recode_blocks,
 )
@@ -197,8 +198,11 @@ def _load() -> TurboJPEG:
 
 def blur_blocks(
     data: bytes, layout: BlockLayout, edits: Sequence[tuple[Region, PixelBox]], method: str
-) -> bytes:
+) -> tuple[bytes, np.ndarray]:
     """``data`` with the edits' regions hidden, re-coding only the blocks of the edits' (MCU-aligned) areas.
+
+    Also returns the edited picture at 1/8 scale (:func:`.jpeg_lossless.eighth_scale`, from the DC terms
+    the filter sees go by), from which the caller renders the EXIF thumbnail without decoding the output.
 
     ``layout`` is :func:`.jpeg_lossless.read_block_layout`'s, ``edits`` the (region to hide, area) pairs
     of :func:`.jpeg_lossless.edit_for`. Raises :class:`LosslessUnsupported` when this back end cannot do
@@ -235,7 +239,7 @@ def blur_blocks(
         raise LosslessUnsupported(f"libjpeg-turbo's transform failed ({message})")
     edit.check_complete()
     _check_output(output, layout)
-    return output
+    return output, edit.eighth_scale()
 
 
 class _Edit:
@@ -257,6 +261,7 @@ class _Edit:
                 rows, columns = component_blocks(layout, c, area)
                 for row in range(rows.start, rows.stop):
                     self.write[c].setdefault(row, []).append(columns)
+        self.dc = [np.zeros((rows, columns), np.int16) for rows, columns in self.shape]
         self.rows_read = [0] * count
         self.rows_written: list[set[int]] = [set() for _ in range(count)]
         self.recoded = False
@@ -281,9 +286,10 @@ class _Edit:
         if row >= rows:  # padding rows of the last MCU row: not part of the image
             return
         if index == 0:
+            blocks = np.ctypeslib.as_array(coefficients, shape=(columns, 8, 8))
+            self.dc[component][row] = blocks[:, 0, 0]
             read_rows, read_columns = self.read[component]
             if read_rows.start <= row < read_rows.stop:
-                blocks = np.ctypeslib.as_array(coefficients, shape=(columns, 8, 8))
                 self.planes[component][row, read_columns] = blocks[read_columns]
                 self.rows_read[component] += 1
             return
@@ -302,6 +308,14 @@ class _Edit:
         for span in spans:
             blocks[span] = self.planes[component][row, span]
         self.rows_written[component].add(row)
+
+    def eighth_scale(self) -> np.ndarray:
+        """The edited picture at 1/8 scale: the DC terms read, with the rewritten blocks' new ones."""
+        for component, rows in enumerate(self.write):
+            for row, spans in rows.items():
+                for span in spans:
+                    self.dc[component][row, span] = self.planes[component][row, span, 0, 0]
+        return eighth_scale(self.dc, self.layout)
 
     def check_complete(self) -> None:
         """Fail closed unless every block row of every grown region was rewritten."""
