@@ -15,8 +15,9 @@ What the user sees
   inscribed in a grown box need not cover it); the MCUs it touches are re-encoded, the pixels around the
   ellipse are decoded and re-encoded unchanged.
 * Quantisation tables, component identifiers and sampling factors, Huffman table slots, restart interval
-  and baseline/progressive mode stay those of the input. A baseline file keeps its own Huffman tables
-  (if the new blocks need a code those tables lack, optimal tables are built instead); a progressive file
+  and baseline/progressive mode stay those of the input. With pyjpegio a baseline file keeps its own
+  Huffman tables (if the new blocks need a code those tables lack, optimal tables are built instead);
+  with TurboJPEG it gets libjpeg's standard tables (those most cameras use); a progressive file
   is written with libjpeg's standard progression (its scan script may differ from the input's; the
   coefficients do not).
 * The output carries no metadata except the JFIF/Adobe headers that say how to read the colours: the
@@ -26,21 +27,26 @@ What the user sees
 
 Why this implementation
 -----------------------
-The coefficients are read and written by ``pyjpegio`` (import name ``jpegio``, Apache-2.0): its wheels
-bundle libjpeg-turbo for Linux, Windows and macOS, so R users get it from the registry with no compiler or
-system library. Unlike ``jpeglib`` (whose writer neither keeps the restart interval nor writes progressive
-files, and decodes the source twice per write), it keeps the restart interval, the progressive mode and the
-input's Huffman tables, and turns libjpeg errors into exceptions instead of exiting the process.
-libjpeg-turbo's transform API with a custom filter (field notes, section 3) needs a system libturbojpeg
-(PyTurboJPEG refuses Debian's 2.1.5, whose transform also drops restart markers): nothing a Windows or
-macOS user installs from the registry provides it.
+Two back ends move the coefficients; the numpy code here (window decode, blur, re-coding) is shared.
+
+* :mod:`.jpeg_turbo` (preferred, ``backend="auto"``): the system's libjpeg-turbo through ``ctypes``,
+  ``tjTransform`` with a custom filter. It costs one entropy decode + encode, the floor of any block-wise
+  edit, but needs ``libturbojpeg`` installed (Linux packages; not from the Python registry), and files
+  with a restart interval go to pyjpegio (libjpeg-turbo 2.x's transform drops restart markers).
+* ``pyjpegio`` (import name ``jpegio``, Apache-2.0): its wheels bundle libjpeg-turbo for Linux, Windows
+  and macOS, so R users get it from the registry with no compiler or system library. Unlike ``jpeglib``
+  (whose writer neither keeps the restart interval nor writes progressive files, and decodes the source
+  twice per write), it keeps the restart interval, the progressive mode and the input's Huffman tables,
+  and turns libjpeg errors into exceptions instead of exiting the process. It is slower: reading and
+  writing every coefficient through it costs more than decoding and re-encoding the photograph.
 
 Pixels are computed from the coefficients only for a window around the regions (region + 3 sigma of
-context, on the MCU grid) with an exact floating-point IDCT, JFIF YCbCr and linear chroma upsampling, as
+context, on the MCU grid; for blurs from sigma 20 the context outside the re-encoded areas from DC terms
+only, see :data:`DC_CONTEXT_MIN_SIGMA`) with an exact floating-point IDCT, JFIF YCbCr and linear chroma upsampling, as
 decoders do; the blurred pixels go back through JFIF YCbCr, box-filter chroma downsampling and an exact
 FDCT, as libjpeg's encoder does. The blur itself is :func:`.blur.hide_regions`, the core's.
 
-If ``jpegio`` is missing, or the file is arithmetic-coded, 12-bit, CMYK/YCCK, RGB-coded, lossless or
+If neither back end is available, or the file is arithmetic-coded, 12-bit, CMYK/YCCK, RGB-coded, lossless or
 hierarchical, or has sampling factors other than 4:4:4, 4:2:2, 4:4:0 and 4:2:0 style (chroma at 1x1,
 luma at 1 or 2 each way), :class:`LosslessUnsupported` is raised and the caller re-encodes instead.
 """
