@@ -1,14 +1,19 @@
 """Block-wise JPEG blurring: every block outside the blurred MCUs must keep its exact DCT coefficients.
 
+Every check runs against each coefficient back end: ``turbojpeg`` (the system's libturbojpeg through
+ctypes, :mod:`trapblur.jpeg_turbo`) and ``pyjpegio``. A back end whose library is missing is skipped,
+unless ``TRAPBLUR_REQUIRE_TURBOJPEG=1`` (CI with ``libturbojpeg0`` installed) makes its absence a failure.
+
 The coefficients are checked with an *independent* reader: ``jpeglib`` running the IJG's own libjpeg 9e
-(another wrapper around another decoder code base than the libjpeg-turbo that ``pyjpegio``, the code
-under test, bundles). The file structure (frame type, quantisation tables, restart markers in the scan
-data) is checked by reading the bytes here, and the pixels by decoding with OpenCV.
+(another wrapper around another decoder code base than the libjpeg-turbo that both back ends use).
+The file structure (frame type, quantisation tables, restart markers in the scan data) is checked by
+reading the bytes here, and the pixels by decoding with OpenCV.
 """
 
 from __future__ import annotations
 
 import io
+import os
 import re
 import struct
 from pathlib import Path
@@ -19,6 +24,7 @@ import pytest
 from PIL import Image
 
 from trapblur.blur import hide_regions
+from trapblur import jpeg_turbo
 from trapblur.jpeg_lossless import LosslessUnsupported, blur_jpeg_blocks, mcu_aligned, read_block_layout
 from trapblur.regions import PixelBox, Region
 
@@ -26,6 +32,27 @@ jpeglib = pytest.importorskip("jpeglib")
 
 SHARED_IMAGES = Path(__file__).resolve().parents[2] / "shared" / "data" / "images"
 WIDTH, HEIGHT = 203, 157  # neither a multiple of 8 nor of 16: partial MCUs at the right and bottom
+REQUIRE_TURBOJPEG = os.environ.get("TRAPBLUR_REQUIRE_TURBOJPEG") == "1"
+
+
+def _pyjpegio_available() -> bool:
+    try:
+        import jpegio  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.fixture(params=["turbojpeg", "pyjpegio"])
+def backend(request: pytest.FixtureRequest) -> str:
+    """Each coefficient back end in turn; skipped where its library is missing (unless CI requires it)."""
+    if request.param == "turbojpeg" and not jpeg_turbo.available():
+        if REQUIRE_TURBOJPEG:
+            pytest.fail("TRAPBLUR_REQUIRE_TURBOJPEG=1 but libturbojpeg cannot be loaded")
+        pytest.skip("libturbojpeg is not installed")
+    if request.param == "pyjpegio" and not _pyjpegio_available():
+        pytest.skip("pyjpegio is not installed")
+    return request.param
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -145,9 +172,9 @@ def high_frequency(pixels: np.ndarray, box: PixelBox) -> float:
     return float(np.abs(cv2.Laplacian(inner, cv2.CV_32F)).mean())
 
 
-def check_lossless(data: bytes, regions: list[Region], method: str, folder: Path) -> bytes:
-    """Blur block-wise and check every promise; return the output."""
-    output = blur_jpeg_blocks(data, regions, method)
+def check_lossless(data: bytes, regions: list[Region], method: str, folder: Path, backend: str) -> bytes:
+    """Blur block-wise with ``backend`` and check every promise; return the output."""
+    output = blur_jpeg_blocks(data, regions, method, backend=backend)
     layout = read_block_layout(data)
     areas = [mcu_aligned(PixelBox(max(0, r.box.x0), max(0, r.box.y0), min(layout.width, r.box.x1),
                                   min(layout.height, r.box.y1)), layout) for r in regions]
@@ -198,7 +225,7 @@ LAYOUTS = {
 
 
 @pytest.mark.parametrize("name", LAYOUTS)
-def test_only_touched_blocks_change(name: str, tmp_path: Path) -> None:
+def test_only_touched_blocks_change(name: str, backend: str, tmp_path: Path) -> None:
     options = dict(LAYOUTS[name])
     pixels = textured_image()
     if options.pop("grey", False):
@@ -211,15 +238,22 @@ def test_only_touched_blocks_change(name: str, tmp_path: Path) -> None:
         Region(PixelBox(150, 110, WIDTH, HEIGHT), sigma=9.0),
         Region(PixelBox(71, 45, 118, 96), sigma=12.0),
     ]
-    check_lossless(data, regions, "gaussian", tmp_path)
+    if backend == "turbojpeg" and "restart" in name:
+        # libjpeg-turbo's transform drops restart markers: refused, and "auto" takes pyjpegio instead.
+        with pytest.raises(LosslessUnsupported, match="restart"):
+            blur_jpeg_blocks(data, regions, "gaussian", backend=backend)
+        if _pyjpegio_available():
+            check_lossless(data, regions, "gaussian", tmp_path, "auto")
+        return
+    check_lossless(data, regions, "gaussian", tmp_path, backend)
 
 
 @pytest.mark.parametrize("subsampling", [0, 1, 2])
-def test_blurred_as_strongly_as_reencoding(subsampling: int, tmp_path: Path) -> None:
+def test_blurred_as_strongly_as_reencoding(subsampling: int, backend: str, tmp_path: Path) -> None:
     data = make_jpeg(textured_image(320, 240, seed=3), subsampling=subsampling, quality=95)
     box = PixelBox(96, 64, 224, 192)  # on the MCU grid, so both paths blur the same pixels
     regions = [Region(box, sigma=16.0)]
-    output = check_lossless(data, regions, "gaussian", tmp_path)
+    output = check_lossless(data, regions, "gaussian", tmp_path, backend)
     original = high_frequency(decode(data), box)
     lossless = high_frequency(decode(output), box)
     reencode = high_frequency(reencoded(data, regions, "gaussian"), box)
@@ -230,17 +264,17 @@ def test_blurred_as_strongly_as_reencoding(subsampling: int, tmp_path: Path) -> 
     assert difference[box.y0 : box.y1, box.x0 : box.x1].mean() < 2.0
 
 
-def test_region_grows_to_the_mcu_grid(tmp_path: Path) -> None:
+def test_region_grows_to_the_mcu_grid(backend: str, tmp_path: Path) -> None:
     data = make_jpeg(textured_image(), subsampling=2)  # 16 x 16 MCUs
-    output = check_lossless(data, [Region(PixelBox(40, 40, 50, 50), sigma=8.0)], "fill", tmp_path)
+    output = check_lossless(data, [Region(PixelBox(40, 40, 50, 50), sigma=8.0)], "fill", tmp_path, backend)
     blacked = decode(output)[34:62, 34:62]  # 2 px in: decoders interpolate chroma from the neighbours
     assert blacked.max() <= 6, "the whole 32 x 32 MCU area is filled, not only the 10 x 10 box"
 
 
-def test_ellipse_is_hidden_as_the_core_hides_it(tmp_path: Path) -> None:
+def test_ellipse_is_hidden_as_the_core_hides_it(backend: str, tmp_path: Path) -> None:
     data = make_jpeg(textured_image(), subsampling=0)
     box = PixelBox(40, 30, 120, 110)
-    output = check_lossless(data, [Region(box, sigma=4.0, shape="ellipse")], "fill", tmp_path)
+    output = check_lossless(data, [Region(box, sigma=4.0, shape="ellipse")], "fill", tmp_path, backend)
     pixels = decode(output)
     assert pixels[70, 80].max() <= 6  # centre filled
     # The box's corner lies outside the ellipse: re-encoded (its MCU was touched) but not filled.
@@ -248,10 +282,10 @@ def test_ellipse_is_hidden_as_the_core_hides_it(tmp_path: Path) -> None:
     assert pixels[31:35, 41:45].mean() > 20 and corner.mean() < 4
 
 
-def test_nothing_to_hide_returns_the_input() -> None:
+def test_nothing_to_hide_returns_the_input(backend: str) -> None:
     data = make_jpeg(textured_image())
-    assert blur_jpeg_blocks(data, [], "gaussian") == data
-    assert blur_jpeg_blocks(data, [Region(PixelBox(300, 300, 400, 400), 5.0)], "gaussian") == data
+    assert blur_jpeg_blocks(data, [], "gaussian", backend=backend) == data
+    assert blur_jpeg_blocks(data, [Region(PixelBox(300, 300, 400, 400), 5.0)], "gaussian", backend=backend) == data
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -308,10 +342,10 @@ def shared_image(name: str) -> bytes:
     ("animal_stn_african_elephants.jpg", [(900, 500, 1300, 1200)]),  # 4:2:2, 3 MP
     ("animal_stn_african_elephants_bw.jpg", [(1700, 1300, 2048, 1536)]),  # greyscale, corner box
 ])
-def test_real_images(name: str, boxes: list, tmp_path: Path) -> None:
+def test_real_images(name: str, boxes: list, backend: str, tmp_path: Path) -> None:
     data = shared_image(name)
     regions = [Region(PixelBox(*box), sigma=max(box[2] - box[0], box[3] - box[1]) / 8) for box in boxes]
-    output = check_lossless(data, regions, "gaussian", tmp_path)
+    output = check_lossless(data, regions, "gaussian", tmp_path, backend)
     reference = reencoded(data, regions, "gaussian")
     for region in regions:
         lossless = high_frequency(decode(output), region.box)
@@ -325,9 +359,114 @@ def test_real_cmyk_is_refused() -> None:
         blur_jpeg_blocks(data, [Region(PixelBox(0, 0, 99, 99), 9.0)], "gaussian")
 
 
-def test_optimised_huffman_tables_lacking_codes(tmp_path: Path) -> None:
+def test_optimised_huffman_tables_lacking_codes(backend: str, tmp_path: Path) -> None:
     """A smooth picture saved with optimised tables has no codes for large values; a filled block needs them."""
     y, x = np.mgrid[0:HEIGHT, 0:WIDTH]
     smooth = np.stack([100 + x // 8, 110 + y // 8, 120 + (x + y) // 16], axis=-1).astype(np.uint8)
     data = make_jpeg(smooth, subsampling=2, optimize=True)
-    check_lossless(data, [Region(PixelBox(60, 50, 140, 120), sigma=5.0)], "fill", tmp_path)
+    check_lossless(data, [Region(PixelBox(60, 50, 140, 120), sigma=5.0)], "fill", tmp_path, backend)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Failing closed, and the TurboJPEG back end's own caveats
+
+
+def test_an_error_inside_the_edit_fails_the_whole_call(backend: str) -> None:
+    """With TurboJPEG the blur runs inside libjpeg-turbo's filter callback: its error must fail tjTransform."""
+    data = make_jpeg(textured_image(), subsampling=2)
+    with pytest.raises(ValueError, match="unknown method"):
+        blur_jpeg_blocks(data, [Region(PixelBox(40, 40, 90, 90), 5.0)], "no-such-method", backend=backend)
+
+
+def test_truncated_file_is_refused_by_turbojpeg() -> None:
+    """libjpeg-turbo only warns about a truncated scan (and pads it with zeros): a warning must fail."""
+    if not jpeg_turbo.available():
+        pytest.skip("libturbojpeg is not installed")
+    data = make_jpeg(textured_image(), subsampling=2)
+    truncated = data[: len(data) * 2 // 3] + b"\xff\xd9"
+    with pytest.raises(LosslessUnsupported, match="libjpeg-turbo"):
+        blur_jpeg_blocks(truncated, [Region(PixelBox(40, 40, 90, 90), 5.0)], "gaussian", backend="turbojpeg")
+
+
+def test_progressive_transforms_do_not_disturb_later_ones(backend: str) -> None:
+    """A fresh handle per image: a progressive edit between two baseline edits changes neither."""
+    baseline = make_jpeg(textured_image(), subsampling=2)
+    progressive = make_jpeg(textured_image(seed=2), subsampling=0, progressive=True)
+    regions = [Region(PixelBox(40, 40, 90, 90), 5.0)]
+    first = blur_jpeg_blocks(baseline, regions, "gaussian", backend=backend)
+    blur_jpeg_blocks(progressive, regions, "gaussian", backend=backend)
+    assert blur_jpeg_blocks(baseline, regions, "gaussian", backend=backend) == first
+
+
+def test_threads_give_the_same_outputs(backend: str) -> None:
+    """The library is called without the GIL and calls back into Python: concurrent edits must not mix."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = [
+        (make_jpeg(textured_image(320, 240, seed=seed), subsampling=seed % 3, progressive=seed % 2 == 1),
+         [Region(PixelBox(20 * seed, 30, 20 * seed + 90, 150), 6.0 + seed)])
+        for seed in (0, 1, 2, 4, 5, 7)  # (Pillow cannot write seed 3's progressive 4:4:4: buffer too small)
+    ]
+    expected = [blur_jpeg_blocks(data, regions, "gaussian", backend=backend) for data, regions in jobs]
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda job: blur_jpeg_blocks(*job, "gaussian", backend=backend), jobs * 3))
+    assert results == expected * 3
+
+
+def test_strong_blurs_read_their_context_from_block_means(
+    backend: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From sigma 20 the context around the areas is decoded from DC terms: the blur must barely change."""
+    from trapblur import jpeg_lossless
+
+    data = make_jpeg(textured_image(640, 480, seed=5), subsampling=2, quality=92)
+    box = PixelBox(250, 120, 390, 400)
+    regions = [Region(box, sigma=30.0)]
+    assert regions[0].sigma >= jpeg_lossless.DC_CONTEXT_MIN_SIGMA
+    fast = check_lossless(data, regions, "gaussian", tmp_path, backend)
+    monkeypatch.setattr(jpeg_lossless, "DC_CONTEXT_MIN_SIGMA", float("inf"))
+    exact = check_lossless(data, regions, "gaussian", tmp_path, backend)
+    assert fast != exact, "the block-mean context was not used"
+    a, b = decode(fast)[box.y0 : box.y1, box.x0 : box.x1], decode(exact)[box.y0 : box.y1, box.x0 : box.x1]
+    mse = np.mean((a.astype(float) - b.astype(float)) ** 2)
+    assert 10 * np.log10(255**2 / max(mse, 1e-12)) >= 45
+    reference = reencoded(data, regions, "gaussian")
+    assert high_frequency(decode(fast), box) <= 1.25 * high_frequency(reference, box) + 0.5
+    assert np.abs(decode(fast).astype(int) - reference.astype(int))[box.y0 : box.y1, box.x0 : box.x1].mean() < 2.0
+
+
+def _eighth_scale_difference(data: bytes, regions: list[Region], method: str):
+    from trapblur.jpeg_lossless import edit_jpeg_blocks
+
+    edited = edit_jpeg_blocks(data, regions, method, "turbojpeg")
+    grey = edited.eighth_scale.ndim == 2
+    flags = (cv2.IMREAD_REDUCED_GRAYSCALE_8 if grey else cv2.IMREAD_REDUCED_COLOR_8) | cv2.IMREAD_IGNORE_ORIENTATION
+    reference = cv2.imdecode(np.frombuffer(edited.data, np.uint8), flags)
+    reference = reference if grey else reference[..., ::-1]
+    assert edited.eighth_scale.shape == reference.shape
+    return edited, np.abs(edited.eighth_scale.astype(int) - reference.astype(int))
+
+
+@pytest.mark.parametrize("layout", ["444", "grey"])
+def test_eighth_scale_picture_is_the_edited_image(layout: str) -> None:
+    """TurboJPEG hands back the edited picture at 1/8 scale (for the EXIF thumbnail): without chroma
+    subsampling it is what libjpeg-turbo's own 1/8-scale decode of the output gives, fill included."""
+    if not jpeg_turbo.available():
+        pytest.skip("libturbojpeg is not installed")
+    pixels = textured_image(403, 301, seed=7)
+    data = make_jpeg(cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY)) if layout == "grey" else make_jpeg(pixels, subsampling=0)
+    edited, difference = _eighth_scale_difference(data, [Region(PixelBox(100, 60, 300, 250), 25.0)], "fill")
+    assert difference.max() <= 2  # rounding: libjpeg works in integers
+    assert edited.eighth_scale[9:29, 14:35].max() <= 1  # the filled region, 1 block in from its edges
+
+
+@pytest.mark.parametrize("name", ["person_animlpy_B012_2021-05-27_human.jpg", "animal_md_idaho-camera-traps.jpg",
+                                  "animal_stn_african_elephants.jpg"])
+def test_eighth_scale_picture_of_subsampled_photographs(name: str) -> None:
+    """With subsampled chroma, libjpeg-turbo's 1/8-scale decode reconstructs chroma with a 2x2 IDCT where
+    trapblur interpolates DC terms: on real photographs they agree to about a grey level."""
+    if not jpeg_turbo.available():
+        pytest.skip("libturbojpeg is not installed")
+    _, difference = _eighth_scale_difference(shared_image(name), [Region(PixelBox(100, 100, 400, 500), 30.0)],
+                                             "gaussian")
+    assert difference.mean() < 1.5 and np.percentile(difference, 99) <= 10

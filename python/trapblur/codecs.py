@@ -23,7 +23,7 @@ from PIL import Image, JpegImagePlugin
 
 from . import jpeg, png
 from .errors import ImageError
-from .jpeg_lossless import blur_jpeg_blocks
+from .jpeg_lossless import edit_jpeg_blocks
 from .regions import Region
 
 MAX_PIXELS = 150_000_000  # larger images are refused as possible decompression bombs
@@ -134,20 +134,28 @@ def encode_like(source: SourceImage, pixels: Pixels) -> EncodedImage:
     return _encode_tiff(source, pixels)
 
 
-def encode_jpeg_blocks(source: SourceImage, regions: Sequence[Region], method: str) -> EncodedImage:
+def encode_jpeg_blocks(
+    source: SourceImage, regions: Sequence[Region], method: str, backend: str = "auto"
+) -> EncodedImage:
     """Hide ``regions`` of a JPEG by rewriting only the blocks they touch (see :mod:`.jpeg_lossless`).
 
+    ``backend`` picks the coefficient library (:func:`~trapblur.jpeg_lossless.blur_jpeg_blocks`); the
+    default takes the fastest one available.
     Raises :class:`~trapblur.jpeg_lossless.LosslessUnsupported` when the file cannot be edited block-wise:
     the caller then decodes, hides and re-encodes. Metadata is handled exactly as by :func:`encode_like`;
     its previews are rendered from a reduced-size decode of the *edited* file.
     """
-    edited = blur_jpeg_blocks(source.data, regions, method)
+    result = edit_jpeg_blocks(source.data, regions, method, backend)
+    edited = result.data
+    grey = len(source.jpeg_layout.components) == 1
     decoded: dict[int, Pixels] = {}
+    if result.eighth_scale is not None:  # the 1/8-scale picture the back end already has: no decode
+        decoded[8] = Pixels(result.eighth_scale, "L" if grey else "RGB")
 
     def render(width: int, height: int, max_bytes: int) -> bytes:
         factor = _reduction(source.width, source.height, width, height)
         if factor not in decoded:
-            decoded[factor] = _decode_reduced(edited, factor, len(source.jpeg_layout.components) == 1)
+            decoded[factor] = _decode_reduced(edited, factor, grey)
         return encode_preview(decoded[factor], width, height, max_bytes)
 
     sanitised = jpeg.sanitise_metadata(source.data, source.jpeg_layout, render)

@@ -15,8 +15,9 @@ What the user sees
   inscribed in a grown box need not cover it); the MCUs it touches are re-encoded, the pixels around the
   ellipse are decoded and re-encoded unchanged.
 * Quantisation tables, component identifiers and sampling factors, Huffman table slots, restart interval
-  and baseline/progressive mode stay those of the input. A baseline file keeps its own Huffman tables
-  (if the new blocks need a code those tables lack, optimal tables are built instead); a progressive file
+  and baseline/progressive mode stay those of the input. With pyjpegio a baseline file keeps its own
+  Huffman tables (if the new blocks need a code those tables lack, optimal tables are built instead);
+  with TurboJPEG it gets libjpeg's standard tables (those most cameras use); a progressive file
   is written with libjpeg's standard progression (its scan script may differ from the input's; the
   coefficients do not).
 * The output carries no metadata except the JFIF/Adobe headers that say how to read the colours: the
@@ -26,27 +27,33 @@ What the user sees
 
 Why this implementation
 -----------------------
-The coefficients are read and written by ``pyjpegio`` (import name ``jpegio``, Apache-2.0): its wheels
-bundle libjpeg-turbo for Linux, Windows and macOS, so R users get it from the registry with no compiler or
-system library. Unlike ``jpeglib`` (whose writer neither keeps the restart interval nor writes progressive
-files, and decodes the source twice per write), it keeps the restart interval, the progressive mode and the
-input's Huffman tables, and turns libjpeg errors into exceptions instead of exiting the process.
-libjpeg-turbo's transform API with a custom filter (field notes, section 3) needs a system libturbojpeg
-(PyTurboJPEG refuses Debian's 2.1.5, whose transform also drops restart markers): nothing a Windows or
-macOS user installs from the registry provides it.
+Two back ends move the coefficients; the numpy code here (window decode, blur, re-coding) is shared.
+
+* :mod:`.jpeg_turbo` (preferred, ``backend="auto"``): the system's libjpeg-turbo through ``ctypes``,
+  ``tjTransform`` with a custom filter. It costs one entropy decode + encode, the floor of any block-wise
+  edit, but needs ``libturbojpeg`` installed (Linux packages; not from the Python registry), and files
+  with a restart interval go to pyjpegio (libjpeg-turbo 2.x's transform drops restart markers).
+* ``pyjpegio`` (import name ``jpegio``, Apache-2.0): its wheels bundle libjpeg-turbo for Linux, Windows
+  and macOS, so R users get it from the registry with no compiler or system library. Unlike ``jpeglib``
+  (whose writer neither keeps the restart interval nor writes progressive files, and decodes the source
+  twice per write), it keeps the restart interval, the progressive mode and the input's Huffman tables,
+  and turns libjpeg errors into exceptions instead of exiting the process. It is slower: reading and
+  writing every coefficient through it costs more than decoding and re-encoding the photograph.
 
 Pixels are computed from the coefficients only for a window around the regions (region + 3 sigma of
-context, on the MCU grid) with an exact floating-point IDCT, JFIF YCbCr and linear chroma upsampling, as
+context, on the MCU grid; for blurs from sigma 20 the context outside the re-encoded areas from DC terms
+only, see :data:`DC_CONTEXT_MIN_SIGMA`) with an exact floating-point IDCT, JFIF YCbCr and linear chroma upsampling, as
 decoders do; the blurred pixels go back through JFIF YCbCr, box-filter chroma downsampling and an exact
 FDCT, as libjpeg's encoder does. The blur itself is :func:`.blur.hide_regions`, the core's.
 
-If ``jpegio`` is missing, or the file is arithmetic-coded, 12-bit, CMYK/YCCK, RGB-coded, lossless or
+If neither back end is available, or the file is arithmetic-coded, 12-bit, CMYK/YCCK, RGB-coded, lossless or
 hierarchical, or has sampling factors other than 4:4:4, 4:2:2, 4:4:0 and 4:2:0 style (chroma at 1x1,
 luma at 1 or 2 each way), :class:`LosslessUnsupported` is raised and the caller re-encodes instead.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import struct
@@ -95,17 +102,54 @@ class BlockLayout:
         return len(self.sampling) == 3
 
 
-def blur_jpeg_blocks(data: bytes, regions: Sequence[Region], method: str) -> bytes:
+BACKENDS = ("turbojpeg", "pyjpegio")
+"""Coefficient back ends, fastest first (see :mod:`.jpeg_turbo` and the module docstring)."""
+
+
+@dataclass(frozen=True)
+class EditedJpeg:
+    """A block-wise edited JPEG and, where the back end saw every DC term (TurboJPEG), the edited
+    picture at 1/8 scale (RGB or grey uint8, one pixel per luma block) to render previews from."""
+
+    data: bytes
+    eighth_scale: np.ndarray | None = None
+
+
+def blur_jpeg_blocks(data: bytes, regions: Sequence[Region], method: str, backend: str = "auto") -> bytes:
+    """A JPEG of ``data`` with ``regions`` (stored pixel frame) hidden: :func:`edit_jpeg_blocks`'s bytes."""
+    return edit_jpeg_blocks(data, regions, method, backend).data
+
+
+def edit_jpeg_blocks(data: bytes, regions: Sequence[Region], method: str, backend: str = "auto") -> EditedJpeg:
     """A JPEG of ``data`` with ``regions`` (stored pixel frame) hidden, every other block bit-identical.
 
-    Raises :class:`LosslessUnsupported` when the file cannot be edited block-wise, and
-    :class:`~trapblur.errors.ImageError` when it is broken. Never returns a partly edited image.
+    ``backend`` is ``"auto"`` (libjpeg-turbo's transform API where the system has ``libturbojpeg`` and
+    the file has no restart markers, else pyjpegio), ``"turbojpeg"`` or ``"pyjpegio"``.
+    Raises :class:`LosslessUnsupported` when the file cannot be edited block-wise (by the back end
+    asked for, or by any with ``"auto"``), and :class:`~trapblur.errors.ImageError` when it is broken.
+    Never returns a partly edited image.
     """
+    if backend not in ("auto",) + BACKENDS:
+        raise ValueError(f"backend must be 'auto' or one of {', '.join(BACKENDS)}, not {backend!r}")
     layout = read_block_layout(data)
-    edits = [_edit_for(region, layout) for region in regions]
+    edits = [edit_for(region, layout) for region in regions]
     edits = [(hide, area) for hide, area in edits if not area.empty]
     if not edits:
-        return data
+        return EditedJpeg(data)
+    if backend in ("auto", "turbojpeg"):
+        from . import jpeg_turbo  # noqa: PLC0415 - it imports this module
+
+        try:
+            return EditedJpeg(*jpeg_turbo.blur_blocks(data, layout, edits, method))
+        except LosslessUnsupported:
+            if backend == "turbojpeg":
+                raise
+    return EditedJpeg(_blur_with_jpegio(data, layout, edits, method))
+
+
+def _blur_with_jpegio(
+    data: bytes, layout: BlockLayout, edits: Sequence[tuple[Region, PixelBox]], method: str
+) -> bytes:
     codec = _import_jpegio()
     with tempfile.TemporaryDirectory(prefix="trapblur-") as folder:
         source_path = os.path.join(folder, "in.jpg")
@@ -116,14 +160,34 @@ def blur_jpeg_blocks(data: bytes, regions: Sequence[Region], method: str) -> byt
         except Exception as exc:  # libjpeg's errors arrive as RuntimeError
             raise LosslessUnsupported(f"cannot read the DCT coefficients ({exc})") from None
         _check_agrees(coefficients, layout)
-        planes = [np.asarray(array) for array in coefficients.coef_arrays]
-        window = _window(edits, layout, method)
-        pixels = decode_window(planes, layout, window)
-        hide_regions(pixels, [Region(_shift(h.box, window), h.sigma, h.shape) for h, _ in edits], method)
-        for _, area in edits:
-            encode_area(planes, layout, pixels, window, area)
+        # Block views of pyjpegio's (8 x rows, 8 x columns) arrays: writes go through to them.
+        recode_blocks([_as_blocks(np.asarray(array)) for array in coefficients.coef_arrays], layout, edits, method)
         coefficients.markers = [m for m in coefficients.markers if _keep_marker(m)]
         return _write(coefficients, os.path.join(folder, "out.jpg"))
+
+
+def recode_blocks(
+    planes: Sequence[np.ndarray], layout: BlockLayout, edits: Sequence[tuple[Region, PixelBox]], method: str
+) -> None:
+    """Hide the regions in the coefficient ``planes`` (modified in place), whichever back end read them.
+
+    Each plane is one component's quantised coefficients as a (block rows, block columns, 8, 8) array (or
+    view), each block in natural order. Only the blocks in :func:`edit_window` are read and only
+    those in the edits' areas are written, so a back end may fill in just those.
+    """
+    window = edit_window(edits, layout, method)
+    if method == "gaussian" and min(hide.sigma for hide, _ in edits) >= DC_CONTEXT_MIN_SIGMA:
+        pixels = decode_context(planes, layout, window)
+        for _, area in edits:  # exact pixels where they are re-encoded, and one MCU around (chroma)
+            exact = mcu_aligned(area.grown(max(layout.mcu_width, layout.mcu_height), layout.width, layout.height),
+                                layout)
+            local = _shift(exact, window)
+            pixels[local.y0 : local.y1, local.x0 : local.x1] = decode_window(planes, layout, exact)
+    else:
+        pixels = decode_window(planes, layout, window)
+    hide_regions(pixels, [Region(_shift(h.box, window), h.sigma, h.shape) for h, _ in edits], method)
+    for _, area in edits:
+        encode_area(planes, layout, pixels, window, area)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -210,7 +274,7 @@ def _check_agrees(coefficients: Any, layout: BlockLayout) -> None:
     sampling = tuple((c.h_samp_factor, c.v_samp_factor) for c in coefficients.comp_info)
     if len(sampling) == 1:
         sampling = ((1, 1),)
-    expected = [_blocks(layout, c) for c in range(len(layout.sampling))]
+    expected = [blocks_of(layout, c) for c in range(len(layout.sampling))]
     actual = [(a.shape[0] // 8, a.shape[1] // 8) for a in coefficients.coef_arrays]
     if (
         (coefficients.image_width, coefficients.image_height) != (layout.width, layout.height)
@@ -222,7 +286,7 @@ def _check_agrees(coefficients: Any, layout: BlockLayout) -> None:
         raise LosslessUnsupported("libjpeg reads this file's layout differently from its headers")
 
 
-def _blocks(layout: BlockLayout, component: int) -> tuple[int, int]:
+def blocks_of(layout: BlockLayout, component: int) -> tuple[int, int]:
     """(rows, columns) of 8x8 blocks that hold component ``component``'s samples."""
     h, v = layout.sampling[component]
     max_h, max_v = layout.mcu_width // 8, layout.mcu_height // 8
@@ -245,7 +309,7 @@ def mcu_aligned(box: PixelBox, layout: BlockLayout) -> PixelBox:
     )
 
 
-def _edit_for(region: Region, layout: BlockLayout) -> tuple[Region, PixelBox]:
+def edit_for(region: Region, layout: BlockLayout) -> tuple[Region, PixelBox]:
     """The region to hide and the MCU-aligned area whose blocks are re-encoded."""
     clipped = PixelBox(
         max(0, region.box.x0), max(0, region.box.y0),
@@ -258,7 +322,7 @@ def _edit_for(region: Region, layout: BlockLayout) -> tuple[Region, PixelBox]:
     return hide, area
 
 
-def _window(edits: Sequence[tuple[Region, PixelBox]], layout: BlockLayout, method: str) -> PixelBox:
+def edit_window(edits: Sequence[tuple[Region, PixelBox]], layout: BlockLayout, method: str) -> PixelBox:
     """The MCU-aligned pixels the blur reads: every region with the context ``hide_regions`` reads."""
     boxes = []
     for hide, area in edits:
@@ -275,11 +339,11 @@ def _shift(box: PixelBox, window: PixelBox) -> PixelBox:
     return box.shifted(-window.x0, -window.y0)
 
 
-def _component_blocks(layout: BlockLayout, component: int, area: PixelBox) -> tuple[slice, slice]:
+def component_blocks(layout: BlockLayout, component: int, area: PixelBox) -> tuple[slice, slice]:
     """Block rows and columns of ``component`` inside the MCU-aligned pixel ``area``."""
     h, v = layout.sampling[component]
     mw, mh = layout.mcu_width, layout.mcu_height
-    rows, columns = _blocks(layout, component)
+    rows, columns = blocks_of(layout, component)
     return (
         slice(area.y0 // mh * v, min(rows, -(-area.y1 // mh) * v)),
         slice(area.x0 // mw * h, min(columns, -(-area.x1 // mw) * h)),
@@ -296,26 +360,105 @@ def _dct_matrix() -> np.ndarray:
     x = np.arange(8)[None, :]
     matrix = np.cos((2 * x + 1) * u * np.pi / 16) * np.sqrt(2 / 8)
     matrix[0] /= np.sqrt(2)
-    return matrix.astype(np.float32)
+    return matrix
 
 
-_DCT = _dct_matrix()
+def _block_transforms() -> tuple[np.ndarray, np.ndarray]:
+    """The 2-D IDCT and FDCT of a flattened 8 x 8 block as 64 x 64 matrices: ``vector @ matrix``.
+
+    One (blocks x 64) @ (64 x 64) product per component is a single BLAS call, many times faster than
+    numpy's batched 8 x 8 products; the quantisation tables fold into the matrices (:func:`_transforms`).
+    """
+    dct = _dct_matrix()
+    basis = np.eye(64).reshape(64, 8, 8)
+    return (dct.T @ basis @ dct).reshape(64, 64), (dct @ basis @ dct.T).reshape(64, 64)
+
+
+_IDCT64, _FDCT64 = _block_transforms()
+# JFIF colour conversion as 3 x 4 affine maps for cv2.transform, with JPEG's level shift of 128 folded in:
+# (Y + 128, Cb, Cr) -> RGB, and RGB -> (Y - 128, Cb, Cr).
+_YCC_TO_RGB = np.array([
+    [1.0, 0.0, 1.402, 128.0], [1.0, -0.344136, -0.714136, 128.0], [1.0, 1.772, 0.0, 128.0],
+], np.float32)
+_RGB_TO_YCC = np.array([
+    [0.299, 0.587, 0.114, -128.0], [-0.168736, -0.331264, 0.5, 0.0], [0.5, -0.418688, -0.081312, 0.0],
+], np.float32)
+
+
+@functools.lru_cache(maxsize=32)
+def _transforms(table: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """(dequantise + IDCT, FDCT + divide by the table) for a quantisation table given as 64 float32 bytes."""
+    steps = np.frombuffer(table, np.float32).astype(np.float64)
+    return (steps[:, None] * _IDCT64).astype(np.float32), (_FDCT64 / steps[None, :]).astype(np.float32)
 
 
 def decode_window(planes: Sequence[np.ndarray], layout: BlockLayout, window: PixelBox) -> np.ndarray:
-    """The window's pixels (RGB uint8, or grey for one component) decoded from the coefficients."""
+    """The window's pixels (RGB uint8, or grey for one component) decoded from the coefficients.
+
+    ``planes`` hold each component's blocks as (block rows, block columns, 8, 8) arrays (or views).
+    """
     samples = []
     for component, plane in enumerate(planes):
-        rows, columns = _component_blocks(layout, component, window)
-        coefficients = plane[rows.start * 8 : rows.stop * 8, columns.start * 8 : columns.stop * 8]
-        blocks = _as_blocks(coefficients).astype(np.float32) * layout.qtables[component]
-        values = _from_blocks(_DCT.T @ blocks @ _DCT) + 128.0
+        rows, columns = component_blocks(layout, component, window)
+        blocks = plane[rows, columns]
+        inverse, _ = _transforms(layout.qtables[component].tobytes())
+        values = blocks.reshape(-1, 64).astype(np.float32) @ inverse
+        values = _from_blocks(values.reshape(blocks.shape))
         samples.append(_upsample(values, layout, component, window))
     if not layout.colour:
-        return np.clip(np.rint(samples[0]), 0, 255).astype(np.uint8)
-    y, cb, cr = samples[0], samples[1] - 128.0, samples[2] - 128.0
-    rgb = np.stack((y + 1.402 * cr, y - 0.344136 * cb - 0.714136 * cr, y + 1.772 * cb), axis=-1)
-    return np.clip(np.rint(rgb), 0, 255).astype(np.uint8)
+        return _to_uint8(samples[0] + np.float32(128.0))
+    return _to_uint8(cv2.transform(cv2.merge(samples), _YCC_TO_RGB))
+
+
+DC_CONTEXT_MIN_SIGMA = 20.0
+"""From this sigma on, the blur's context around the grown regions is decoded from block means only.
+
+The core's Gaussian (:func:`.blur.gaussian_blur`) starts by averaging the pixels over cells of
+``sigma / 2.5`` pixels, 8 or more from sigma 20: the detail inside an 8 x 8 block is averaged away
+anyway. So for such blurs the pixels *around* the re-encoded areas (the 3-sigma context, often several
+times larger than the region itself) are rebuilt from the DC coefficients alone (block means,
+interpolated linearly) instead of a full inverse DCT; the areas themselves and one MCU around them are
+decoded exactly. The blurred result differs from the exact-decode one by well under one grey level
+(tests/test_jpeg_lossless.py checks >= 45 dB PSNR, the bound the core's own approximation is held to).
+"""
+
+
+def decode_context(planes: Sequence[np.ndarray], layout: BlockLayout, window: PixelBox) -> np.ndarray:
+    """The window's pixels approximated from the DC coefficients only (see :data:`DC_CONTEXT_MIN_SIGMA`).
+
+    Colours are converted at one value per luma block, then interpolated linearly to full size.
+    """
+    small = eighth_scale([plane[component_blocks(layout, c, window)] for c, plane in enumerate(planes)], layout)
+    size = (small.shape[1] * 8, small.shape[0] * 8)
+    full = cv2.resize(small, size, interpolation=cv2.INTER_LINEAR)
+    return np.ascontiguousarray(full[: window.height, : window.width])
+
+
+def eighth_scale(planes: Sequence[np.ndarray], layout: BlockLayout) -> np.ndarray:
+    """One RGB (or grey) uint8 pixel per luma block, from the DC coefficients: a 1/8-scale picture.
+
+    ``planes`` are MCU-aligned (block rows, block columns, 8, 8) blocks of each component (or their DC
+    terms alone, (block rows, block columns)). This is what libjpeg's 1/8-scale decode computes.
+    """
+    samples = []
+    for component, plane in enumerate(planes):
+        dc = plane if plane.ndim == 2 else plane[:, :, 0, 0]
+        means = dc.astype(np.float32) * np.float32(layout.qtables[component][0, 0] / 8)
+        fx, fy = _factors(layout, component)
+        if (fx, fy) != (1, 1):
+            means = cv2.resize(means, (means.shape[1] * fx, means.shape[0] * fy), interpolation=cv2.INTER_LINEAR)
+        samples.append(means)
+    rows = min(s.shape[0] for s in samples)
+    columns = min(s.shape[1] for s in samples)
+    samples = [np.ascontiguousarray(s[:rows, :columns]) for s in samples]
+    if not layout.colour:
+        return _to_uint8(samples[0] + np.float32(128.0))
+    return _to_uint8(cv2.transform(cv2.merge(samples), _YCC_TO_RGB))
+
+
+def _to_uint8(values: np.ndarray) -> np.ndarray:
+    """Round to the nearest integer and clip to 0..255, as decoders do (one pass each, in OpenCV)."""
+    return cv2.convertScaleAbs(np.maximum(values, 0, out=values))
 
 
 def encode_area(
@@ -323,27 +466,23 @@ def encode_area(
 ) -> None:
     """Replace the coefficients of every block in the MCU-aligned ``area`` by those of ``pixels`` there."""
     local = _shift(area, window)
-    patch = pixels[local.y0 : local.y1, local.x0 : local.x1].astype(np.float32)
+    patch = pixels[local.y0 : local.y1, local.x0 : local.x1]
     mw, mh = layout.mcu_width, layout.mcu_height
     # Partial MCUs at the right and bottom edges: replicate the last column / row, as libjpeg does.
     pad_y, pad_x = -(-patch.shape[0] // mh) * mh - patch.shape[0], -(-patch.shape[1] // mw) * mw - patch.shape[1]
-    pad = ((0, pad_y), (0, pad_x)) + (((0, 0),) if patch.ndim == 3 else ())
-    patch = np.pad(patch, pad, mode="edge")
+    if pad_y or pad_x:
+        patch = cv2.copyMakeBorder(patch, 0, pad_y, 0, pad_x, cv2.BORDER_REPLICATE)
     if layout.colour:
-        r, g, b = patch[..., 0], patch[..., 1], patch[..., 2]
-        samples = (
-            0.299 * r + 0.587 * g + 0.114 * b,
-            -0.168736 * r - 0.331264 * g + 0.5 * b + 128.0,
-            0.5 * r - 0.418688 * g - 0.081312 * b + 128.0,
-        )
+        samples = cv2.split(cv2.transform(patch.astype(np.float32), _RGB_TO_YCC))
     else:
-        samples = (patch,)
+        samples = (patch.astype(np.float32) - np.float32(128.0),)
     for component, plane in enumerate(planes):
-        values = _downsample(samples[component], layout, component) - 128.0
-        quantised = np.rint(_DCT @ _as_blocks(values) @ _DCT.T / layout.qtables[component])
-        rows, columns = _component_blocks(layout, component, area)
-        blocks = _from_blocks(quantised[: rows.stop - rows.start, : columns.stop - columns.start])
-        plane[rows.start * 8 : rows.stop * 8, columns.start * 8 : columns.stop * 8] = blocks.astype(plane.dtype)
+        values = _downsample(samples[component], layout, component)
+        _, forward = _transforms(layout.qtables[component].tobytes())
+        blocks = _as_blocks(values)
+        quantised = np.rint(np.ascontiguousarray(blocks).reshape(-1, 64) @ forward).reshape(blocks.shape)
+        rows, columns = component_blocks(layout, component, area)
+        plane[rows, columns] = quantised[: rows.stop - rows.start, : columns.stop - columns.start]
 
 
 def _as_blocks(plane: np.ndarray) -> np.ndarray:
@@ -373,12 +512,13 @@ def _upsample(values: np.ndarray, layout: BlockLayout, component: int, window: P
 
 
 def _downsample(values: np.ndarray, layout: BlockLayout, component: int) -> np.ndarray:
-    """Full-resolution samples to the component's resolution by averaging (libjpeg's box filter)."""
+    """Full-resolution samples to the component's resolution by averaging (libjpeg's box filter).
+
+    ``cv2.INTER_AREA`` by a whole factor is exactly that average."""
     fx, fy = _factors(layout, component)
     if (fx, fy) == (1, 1):
         return values
-    rows, columns = values.shape[0] // fy, values.shape[1] // fx
-    return values.reshape(rows, fy, columns, fx).mean(axis=(1, 3))
+    return cv2.resize(values, (values.shape[1] // fx, values.shape[0] // fy), interpolation=cv2.INTER_AREA)
 
 
 # ----------------------------------------------------------------------------------------------------------
