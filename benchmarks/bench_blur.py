@@ -115,10 +115,14 @@ def memory(root: Path) -> None:
     print("## memory: peak RSS of one run in a fresh process")
     for count in (500, 3000):
         images, results = make_folder(root, count, 640, 480, 1)
+        # VmHWM (Linux) is this process's own peak; ru_maxrss would include the forking parent's peak.
         code = (
-            "import resource, sys, trapblur\n"
+            "import pathlib, resource, trapblur\n"
             f"trapblur.blur_dataset({str(images)!r}, {str(results)!r}, {str(root / ('mem_' + str(count)))!r}, workers=2, overwrite=True)\n"
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+            "status = pathlib.Path('/proc/self/status')\n"
+            "lines = status.read_text().splitlines() if status.exists() else []\n"
+            "peak = [int(l.split()[1]) for l in lines if l.startswith('VmHWM:')]\n"
+            "print(peak[0] if peak else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
         )
         completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
         print(f"{count:>6} images (640x480, 1 box): peak RSS {int(completed.stdout.split()[-1]) / 1024:.0f} MiB")

@@ -9,6 +9,13 @@ export TRAPBLUR_REQUIRE_DETECTION=true
 # Also test install_trapblur() from this checkout, as an R user would run it (makes a venv; ~30 s).
 export TRAPBLUR_TEST_INSTALL=true
 bash scripts/setup_python.sh test,examples detection
+# libjpeg-turbo's TurboJPEG library: the fast back end of lossless JPEG editing (Debian package).
+if ! ldconfig -p 2>/dev/null | grep -q 'libturbojpeg\.so\.0'; then
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends libturbojpeg0 >/dev/null
+fi
+export TRAPBLUR_REQUIRE_TURBOJPEG=1
 # The R suite (installs R from Debian when missing; testthat against the real core; R CMD check).
 bash scripts/test_r.sh
 # rpy2 compiles against R's headers, so it comes after R; it drives the Python -> R -> Python test.

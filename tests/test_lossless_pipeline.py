@@ -96,14 +96,14 @@ def test_metadata_is_kept_and_the_thumbnail_rerendered(folder: tuple[Path, Path]
 
 def test_reencode_mode_and_cli_flag(folder: tuple[Path, Path], tmp_path: Path) -> None:
     images, results = folder
-    blur_dataset(images, results, tmp_path / "api")  # re-encoding is the default
+    blur_dataset(images, results, tmp_path / "api", jpeg_mode="reencode")
     assert {row["encoding"] for row in read_rows(tmp_path / "api").values()} == {"reencode"}
     status = main(["blur", str(images), "--results", str(results), "--out", str(tmp_path / "cli"),
-                   "--jpeg-mode", "lossless", "-q"])
+                   "--jpeg-mode", "reencode", "-q"])
     assert status == 0
-    assert read_rows(tmp_path / "cli")["person.jpg"]["encoding"] == "lossless"
+    assert read_rows(tmp_path / "cli")["person.jpg"]["encoding"] == "reencode"
     status = main(["blur", str(images), "--results", str(results), "--out", str(tmp_path / "cli2"), "-q"])
-    assert read_rows(tmp_path / "cli2")["person.jpg"]["encoding"] == "reencode"
+    assert read_rows(tmp_path / "cli2")["person.jpg"]["encoding"] == "lossless"  # the default
 
 
 def test_bad_jpeg_mode_is_refused(folder: tuple[Path, Path], tmp_path: Path) -> None:

@@ -106,11 +106,11 @@ def add_blur_arguments(parser: argparse.ArgumentParser) -> None:
                      help="gaussian blur (default), pixelate (mosaic of 2 x sigma cells) or fill (black)")
     how.add_argument("--shape", choices=SHAPES, default="rectangle",
                      help="hide the whole box (default) or the ellipse inscribed in it")
-    how.add_argument("--jpeg-mode", choices=("reencode", "lossless"), default="reencode",
-                     help="reencode (default): decode and re-encode each blurred JPEG with its own quantisation "
-                     "tables and subsampling (no visible loss elsewhere); lossless: rewrite only the JPEG blocks "
-                     "a blurred region touches, so the rest keeps its exact image data (the blurred area rounds "
-                     "out to whole 8 or 16 px blocks; about twice as slow; unsupported files are re-encoded)")
+    how.add_argument("--jpeg-mode", choices=("lossless", "reencode"), default="lossless",
+                     help="lossless (default): rewrite only the JPEG blocks a blurred region touches, so the rest "
+                     "of the photograph keeps its exact image data (the blurred area rounds out to whole 8 or "
+                     "16 px blocks; files that cannot be edited so are re-encoded); reencode: decode and "
+                     "re-encode the whole photograph with its own quantisation tables and subsampling")
     run = parser.add_argument_group("how the run goes")
     run.add_argument("--copy-unlisted", action="store_true",
                      help="copy images the results do not mention (default: withhold them, nobody checked them)")

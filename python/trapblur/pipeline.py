@@ -56,7 +56,7 @@ class RunSettings:
     link_unchanged: bool = False
     overwrite: bool = False
     workers: int | None = None
-    jpeg_mode: str = "reencode"
+    jpeg_mode: str = "lossless"
 
     def __post_init__(self) -> None:
         if self.jpeg_mode not in JPEG_MODES:
@@ -82,7 +82,7 @@ def blur_dataset(
     link_unchanged: bool = False,
     overwrite: bool = False,
     workers: int | None = None,
-    jpeg_mode: str = "reencode",
+    jpeg_mode: str = "lossless",
     progress: Progress | None = None,
 ) -> RunReport:
     """Write a shareable copy of the image folder ``images`` to ``output`` with every person blurred.
@@ -91,12 +91,12 @@ def blur_dataset(
     :class:`BlurOptions` for ``threshold``, ``strength``, ``categories``, ``padding``, ``shape`` and
     ``method``. ``copy_unlisted`` copies images the results do not mention (by default they are withheld:
     nobody checked them for people). ``link_unchanged`` hard-links images with nothing to hide instead of
-    copying them. ``overwrite`` redoes images an earlier run finished. ``jpeg_mode="reencode"`` (default)
-    decodes and re-encodes each blurred JPEG with the source's own tables and subsampling.
-    ``"lossless"`` edits only the JPEG blocks a blurred region touches, so the rest of the photograph keeps
-    its exact image data (the blurred area rounds out to whole 8 or 16 px blocks); it is about twice as slow
-    for now, and files that cannot be edited that way (arithmetic-coded, CMYK, ...) are re-encoded. The
-    report's ``encoding`` column says which path each image took.
+    copying them. ``overwrite`` redoes images an earlier run finished. ``jpeg_mode="lossless"`` (default)
+    edits only the JPEG blocks a blurred region touches, so the rest of the photograph keeps its exact image
+    data (the blurred area rounds out to whole 8 or 16 px blocks); files that cannot be edited that way
+    (arithmetic-coded, CMYK, ...) are re-encoded. ``"reencode"`` decodes and re-encodes each blurred JPEG
+    with the source's own tables and subsampling. The report's ``encoding`` column says which path each
+    image took.
     ``progress(done, total)`` is called from the calling thread after each image.
 
     Returns a :class:`RunReport`; ``report.ok`` is False when any image was withheld or failed.

@@ -17,7 +17,7 @@ JPEG_MODES = ("lossless", "reencode")
 
 
 def blur_image(
-    data: bytes, detections: Sequence[Detection], options: BlurOptions | None = None, jpeg_mode: str = "reencode"
+    data: bytes, detections: Sequence[Detection], options: BlurOptions | None = None, jpeg_mode: str = "lossless"
 ) -> bytes:
     """The image file ``data`` (JPEG, PNG or TIFF bytes) with the detections ``options`` selects hidden.
 

@@ -31,10 +31,11 @@
 #'   (faster, no extra disk space; same file system only).
 #' @param overwrite If `TRUE`, replace files already in `output`.
 #' @param workers Number of parallel workers, or `NULL` to choose automatically.
-#' @param jpeg_mode How blurred JPEGs are written: `"reencode"` (default) decodes and re-encodes the
-#'   photograph with its own quantisation tables and subsampling; `"lossless"` rewrites only the 8x8 blocks
-#'   a blurred region touches, so the rest keeps its exact image data (the blurred area rounds out to whole
-#'   blocks; about twice as slow). The `encoding` column of the result says which path each image took.
+#' @param jpeg_mode How blurred JPEGs are written: `"lossless"` (default) rewrites only the 8x8 blocks a
+#'   blurred region touches, so the rest keeps its exact image data (the blurred area rounds out to whole
+#'   blocks; files that cannot be edited so are re-encoded); `"reencode"` decodes and re-encodes the
+#'   photograph with its own quantisation tables and subsampling. The `encoding` column of the result says
+#'   which path each image took.
 #' @param quiet If `TRUE`, show no progress bar or summary. Warnings about withheld or failed images are
 #'   still given (wrap in [suppressWarnings()] to silence them).
 #' @return A data frame with one row per image, read from the run's CSV report: `input` and `output`
@@ -63,7 +64,7 @@ blur_people <- function(images, results, output, threshold = 0.1, strength = 1, 
                         padding = 0.1, shape = c("rectangle", "ellipse"),
                         method = c("gaussian", "pixelate", "fill"), copy_unlisted = FALSE,
                         link_unchanged = FALSE, overwrite = FALSE, workers = NULL,
-                        jpeg_mode = c("reencode", "lossless"), quiet = FALSE) {
+                        jpeg_mode = c("lossless", "reencode"), quiet = FALSE) {
   call <- sys.call()[1]
   images <- check_existing_dir(images, call = call)
   results <- check_existing_file(results, call = call)
@@ -95,7 +96,7 @@ blur_options <- function(threshold, strength, categories, padding, shape, method
     link_unchanged = check_flag(link_unchanged, arg = "link_unchanged", call = call),
     overwrite = check_flag(overwrite, arg = "overwrite", call = call),
     workers = check_workers(workers, call = call),
-    jpeg_mode = check_choice(jpeg_mode, c("reencode", "lossless"), arg = "jpeg_mode", call = call)
+    jpeg_mode = check_choice(jpeg_mode, c("lossless", "reencode"), arg = "jpeg_mode", call = call)
   )
 }
 

@@ -106,7 +106,7 @@ anonymise <- function(images, output, model = NULL, device = NULL, threshold = 0
                       categories = "person", padding = 0.1, shape = c("rectangle", "ellipse"),
                       method = c("gaussian", "pixelate", "fill"), copy_unlisted = FALSE,
                       link_unchanged = FALSE, overwrite = FALSE, workers = NULL,
-                      jpeg_mode = c("reencode", "lossless"), quiet = FALSE, ...) {
+                      jpeg_mode = c("lossless", "reencode"), quiet = FALSE, ...) {
   call <- sys.call()[1]
   images <- check_existing_dir(images, call = call)
   output <- check_output_dir(output, images, call = call)

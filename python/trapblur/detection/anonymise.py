@@ -52,7 +52,7 @@ def anonymise(
     link_unchanged: bool = False,
     overwrite: bool = False,
     workers: int | None = None,
-    jpeg_mode: str = "reencode",
+    jpeg_mode: str = "lossless",
     batch_size: int | None = None,
     checkpoint_every: int | None = 500,
     progress: Progress | None = None,

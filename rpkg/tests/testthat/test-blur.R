@@ -102,11 +102,10 @@ test_that("blur_people() blurs people, copies the rest, withholds the unknown, a
   expect_false("IMG_0005.jpg" %in% dets$file)
 })
 
-test_that("jpeg_mode = \"lossless\" keeps every pixel outside the blurred blocks", {
+test_that("by default (jpeg_mode = \"lossless\") every pixel outside the blurred blocks is kept", {
   skip_if_no_blur()
   ex <- make_dataset()
-  res <- suppressWarnings(blur_people(ex$images, ex$results, ex$output, padding = 0, jpeg_mode = "lossless",
-                                      quiet = TRUE))
+  res <- suppressWarnings(blur_people(ex$images, ex$results, ex$output, padding = 0, quiet = TRUE))
   expect_identical(res$encoding[res$input == "site A/IMG_0001.jpg"], "lossless")
   d <- pixel_difference(file.path(ex$images, "site A/IMG_0001.jpg"),
                         file.path(ex$output, "site A/IMG_0001.jpg"), c(0.25, 0.2, 0.3, 0.6))
