@@ -3,8 +3,10 @@
     python benchmarks/bench_blur.py                 # all sections
     python benchmarks/bench_blur.py --only speed    # or: stages, memory
 
-* speed: images/s through `blur_dataset` (2 workers) for 3 MP and 12 MP JPEGs with one or two person boxes,
-  and for images that are only copied. Targets on 2 cores: >= 45, >= 12 and >= 500 images/s.
+* speed: images/s through `blur_dataset` (2 workers), for each JPEG mode (lossless, the default, and
+  reencode), for 3 MP and 12 MP JPEGs with one or two person boxes, and for images that are only copied.
+  Targets on 2 cores: >= 45, >= 12 and >= 500 images/s. The JPEGs are made from a real 12 MP camera-trap
+  photograph when ../shared is present (``--generated`` forces synthetic ones: noisier, harder to code).
 * stages: single-thread milliseconds per image for decode, blur, encode and metadata, against the codec
   floor (libjpeg-turbo decode + encode of the same image with the same settings).
 * memory: peak RSS of a run over 500 and 3,000 images, each in a fresh process: flat means streaming.
@@ -49,10 +51,23 @@ def camera_like(width: int, height: int, seed: int) -> bytes:
     return buffer.getvalue()
 
 
-def make_folder(root: Path, count: int, width: int, height: int, boxes: int) -> tuple[Path, Path]:
-    images = root / f"{width}x{height}_{boxes}box_{count}"
+REAL_PHOTO = Path(__file__).resolve().parents[1].parent / "shared/data/images/person_animlpy_B012_2021-05-27_human.jpg"
+
+
+def real_like(width: int, height: int, seed: int) -> bytes:
+    """The real 12 MP camera-trap photograph, resized and shifted a little per seed, with its EXIF."""
+    original = Image.open(REAL_PHOTO)
+    image = original.convert("RGB").resize((width + seed * 8, height + seed * 6)).crop((seed * 8, seed * 6, width + seed * 8, height + seed * 6))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=92, exif=original.info.get("exif", b""))
+    return buffer.getvalue()
+
+
+def make_folder(root: Path, count: int, width: int, height: int, boxes: int, real: bool = False) -> tuple[Path, Path]:
+    images = root / f"{width}x{height}_{boxes}box_{count}{'_real' if real else ''}"
     images.mkdir(parents=True, exist_ok=True)
-    templates = [camera_like(width, height, seed) for seed in range(min(count, 8))]
+    make = real_like if real else camera_like
+    templates = [make(width, height, seed) for seed in range(min(count, 8))]
     entries = []
     for index in range(count):
         name = f"cam{index % 5}/IMG_{index:06d}.jpg"
@@ -67,19 +82,22 @@ def make_folder(root: Path, count: int, width: int, height: int, boxes: int) -> 
     return images, results
 
 
-def speed(root: Path) -> None:
-    print("## speed: blur_dataset, 2 workers")
+def speed(root: Path, real: bool) -> None:
+    print(f"## speed: blur_dataset, 2 workers, {'real' if real else 'generated'} JPEGs (quality 92)")
     cases = [("3 MP, 1 box", 2048, 1536, 1, 120), ("3 MP, 2 boxes", 2048, 1536, 2, 120),
              ("12 MP, 1 box", 4000, 3000, 1, 40), ("12 MP, 2 boxes", 4000, 3000, 2, 40),
              ("3 MP, copy only", 2048, 1536, 0, 1000)]
     for label, width, height, boxes, count in cases:
-        images, results = make_folder(root, count, width, height, boxes)
-        output = root / f"out_{images.name}"
-        started = time.perf_counter()
-        report = trapblur.blur_dataset(images, results, output, workers=2, overwrite=True)
-        elapsed = time.perf_counter() - started
-        assert report.ok, report.summary()
-        print(f"{label:>16}: {count / elapsed:7.1f} images/s  ({count} images in {elapsed:.2f} s)")
+        images, results = make_folder(root, count, width, height, boxes, real)
+        figures = []
+        for mode in ("lossless", "reencode") if boxes else ("lossless",):
+            output = root / f"out_{images.name}_{mode}"
+            started = time.perf_counter()
+            report = trapblur.blur_dataset(images, results, output, workers=2, overwrite=True, jpeg_mode=mode)
+            elapsed = time.perf_counter() - started
+            assert report.ok, report.summary()
+            figures.append(f"{mode} {count / elapsed:6.1f} images/s")
+        print(f"{label:>16}: " + ", ".join(figures) + f"  ({count} images)")
 
 
 def stages(root: Path) -> None:
@@ -131,13 +149,18 @@ def memory(root: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", choices=("speed", "stages", "memory"))
+    parser.add_argument("--generated", action="store_true", help="synthetic JPEGs even when ../shared is present")
     parser.add_argument("--workdir", type=Path, default=None, help="where to generate images (default: a temp dir)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(dir=args.workdir) as folder:
         root = Path(folder)
-        for name, section in (("stages", stages), ("speed", speed), ("memory", memory)):
-            if args.only in (None, name):
-                section(root)
+        real = REAL_PHOTO.is_file() and not args.generated
+        if args.only in (None, "stages"):
+            stages(root)
+        if args.only in (None, "speed"):
+            speed(root, real)
+        if args.only in (None, "memory"):
+            memory(root)
 
 
 

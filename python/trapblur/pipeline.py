@@ -28,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence, Union
 
+from threadpoolctl import threadpool_limits
+
 from ._version import __version__
 from .atomic import copy_atomically, link_atomically, remove_partial_files, write_bytes_atomically, write_text_atomically
 from .codecs import inspect_image, sniff_format
@@ -176,7 +178,12 @@ def _process_all(
     record: Callable[[ImageResult, ImageFile | None], None],
     progress: Progress | None,
 ) -> None:
-    """Process every file in a bounded thread pool, recording results in folder order."""
+    """Process every file in a bounded thread pool, recording results in folder order.
+
+    The batch parallelises over images, so for its duration the BLAS libraries numpy and OpenCV carry
+    (OpenBLAS, used by the block-wise JPEG path) are held to one thread each, as joblib does for its
+    workers: left alone, their own spinning threads fought the workers and 2 workers ran no faster than 1.
+    """
     workers = settings.workers or max(1, os.cpu_count() or 1)
     window = 4 * workers
     pending: deque[tuple[ImageFile, Future[ImageResult] | ImageResult]] = deque()
@@ -191,7 +198,8 @@ def _process_all(
         if progress is not None:
             progress(done, len(dataset.files))
 
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="trapblur") as pool:
+    with threadpool_limits(limits=1, user_api="blas"), \
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="trapblur") as pool:
         try:
             for file in dataset.files:
                 earlier = finished.get(file.relative)
