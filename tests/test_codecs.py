@@ -176,3 +176,8 @@ def test_odd_sizes_with_boxes_touching_the_edges(size: tuple[int, int]) -> None:
         a, b = decode(original).astype(int), decode(output).astype(int)
         corner = (slice(int(height * 0.6), height), slice(int(width * 0.6), width))
         assert detail_energy(b[corner].astype(np.uint8)) < 0.1 * detail_energy(a[corner].astype(np.uint8))
+
+
+def test_blur_image_refuses_a_selected_detection_with_an_empty_box() -> None:
+    with pytest.raises(ImageError, match="empty box"):
+        blur_image(make_camera_jpeg(320, 240), [Detection("person", 0.9, (0.3, 0.3, 0.0, 0.2))])

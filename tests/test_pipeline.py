@@ -243,3 +243,19 @@ def test_png_images_in_a_dataset(tmp_path: Path) -> None:
     assert np.array_equal(a[:, 200:], b[:, 200:])
     assert detail_energy(b[60:160, 40:120]) < 0.05 * detail_energy(a[60:160, 40:120])
 
+
+
+def test_a_selected_detection_with_an_empty_box_withholds_the_image(tmp_path: Path) -> None:
+    images = tmp_path / "cams"
+    images.mkdir()
+    (images / "a.jpg").write_bytes(make_camera_jpeg(320, 240))
+    (images / "b.jpg").write_bytes(make_camera_jpeg(320, 240, seed=3))
+    results = write_md(tmp_path / "md.json", [
+        {"file": "a.jpg", "detections": [person([0.2, 0.2, 0.0, 0.5], 0.9)]},  # zero width
+        {"file": "b.jpg", "detections": [person([1.2, 0.2, 0.1, 0.5], 0.9)]},  # outside the frame
+    ])
+    blur_dataset(images, results, tmp_path / "out")
+    rows = read_rows(tmp_path / "out")
+    for name in ("a.jpg", "b.jpg"):
+        assert rows[name]["action"] == "failed" and "empty box" in rows[name]["reason"], rows[name]
+        assert not (tmp_path / "out" / name).exists()

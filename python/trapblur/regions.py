@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
+from .errors import ImageError
 from .options import BlurOptions
 from .results import Detection
 
@@ -76,14 +77,18 @@ def regions_to_hide(
     stored_height: int,
     orientation: int = 1,
 ) -> list[Region]:
-    """Pixel regions, in the stored frame, for the detections the policy selects."""
+    """Pixel regions, in the stored frame, for the detections the policy selects.
+
+    Raises :class:`ImageError` when a selected detection's box is empty (zero size, or outside the
+    frame): nobody knows where that person is, so no output could be trusted.
+    """
     regions = []
     for detection in select_detections(detections, options):
         upright = padded_box(detection.bbox, options.padding, options.edge_snap)
         stored = upright_to_stored(upright, orientation)
         box = to_pixels(stored, stored_width, stored_height)
         if box.empty:
-            continue
+            raise ImageError(f"a selected {detection.category} detection has an empty box {list(detection.bbox)}")
         sigma = max(MIN_SIGMA_PX, options.strength * max(box.width, box.height) / SIGMA_DIVISOR)
         regions.append(Region(box=box, sigma=sigma, shape=options.shape))
     return regions
