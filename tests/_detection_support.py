@@ -8,6 +8,8 @@ from pathlib import Path
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp(prefix="trapblur-yolo-config-"))
+# ONNX copies of the built-in model (detection/onnx_twin.py) go to a cache of the test run, not the user's.
+os.environ.setdefault("TRAPBLUR_CACHE_DIR", tempfile.mkdtemp(prefix="trapblur-cache-"))
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 SHARED_IMAGES = SHARED / "data" / "images"

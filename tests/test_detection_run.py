@@ -161,11 +161,15 @@ def test_torch_and_onnxruntime_agree_on_the_same_model(images, tmp_path):
         pixels = cv2.imread(str(images / name))
         side = min(pixels.shape[:2])
         cv2.imwrite(str(subset / name), pixels[:side, :side], [cv2.IMWRITE_JPEG_QUALITY, 95])
-    by_torch = trapblur.detect(subset, model="builtin-person")
+    by_torch = trapblur.detect(subset, model="builtin-person", backend="torch")
     by_onnx = trapblur.detect(subset, model=str(exported))
+    by_twin = trapblur.detect(subset, model="builtin-person")  # the default: trapblur's own cached ONNX copy
+    assert by_torch.info["detector_metadata"]["backend"] == "torch"
     assert sum(len(e.detections) for e in by_torch.images) > 0
     assert by_onnx.info["detector_metadata"]["backend"] == "onnxruntime"
-    for a, b in zip(by_torch.images, by_onnx.images):
+    assert by_twin.info["detector_metadata"]["backend"] == "onnxruntime"
+    assert by_twin.info["detector"] == "yolo11n-pose.pt"  # the model the user chose, not the copy
+    for a, b in [*zip(by_torch.images, by_onnx.images), *zip(by_torch.images, by_twin.images)]:
         strong_a = [d for d in a.detections if d.conf >= 0.05]
         strong_b = [d for d in b.detections if d.conf >= 0.05]
         for d in strong_a:
@@ -256,3 +260,27 @@ def test_anonymise_blurs_what_detect_found_and_withholds_unchecked(images, built
             detail_before = cv2.Laplacian(before[box], cv2.CV_64F).var()
             detail_after = cv2.Laplacian(after[box], cv2.CV_64F).var()
             assert detail_after < 0.5 * detail_before, entry.file
+
+
+def test_onnx_copies_are_made_once_per_input_shape_and_reused(tmp_path, monkeypatch):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnx")
+    from trapblur.detection.backends import load_model
+    from trapblur.detection.models import resolve_model
+
+    monkeypatch.setenv("TRAPBLUR_CACHE_DIR", str(tmp_path / "cache"))
+    folder = tmp_path / "cache" / "onnx"
+    loaded = load_model(resolve_model("builtin-person"), device="cpu")
+    assert loaded.backend == "onnxruntime"
+    by_torch = load_model(resolve_model("builtin-person"), device="cpu", backend="torch")
+    assert by_torch.backend == "torch"
+    batch = np.random.default_rng(0).random((1, 3, 480, 640), dtype=np.float32)
+    out = loaded.forward(batch)
+    np.testing.assert_allclose(out, by_torch.forward(batch), atol=5e-3)  # same tensor in, same boxes out
+    copies = list(folder.glob("*.onnx"))
+    assert len(copies) == 1 and "480x640" in copies[0].name
+    made = copies[0].stat().st_mtime_ns
+    loaded.forward(np.zeros((1, 3, 640, 640), np.float32))  # a new shape: a second copy
+    assert len(list(folder.glob("*.onnx"))) == 2
+    load_model(resolve_model("builtin-person"), device="cpu").forward(batch)  # a new load reuses the copy
+    assert copies[0].stat().st_mtime_ns == made

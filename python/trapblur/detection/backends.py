@@ -24,6 +24,7 @@ import numpy as np
 
 from . import postprocess
 from .models import COCO_NAMES, MD_CATEGORIES, ModelError, ModelInfo, category_map
+from .onnx_twin import OnnxTwins, onnx_available
 
 log = logging.getLogger(__name__)
 
@@ -79,14 +80,23 @@ class LoadedModel:
         return f"{self.info.name} ({self.info.filename}, {self.backend} on {self.device}, {self.image_size} px)"
 
 
-def load_model(info: ModelInfo, device: str | None = None, image_size: int | None = None) -> LoadedModel:
-    """Load ``info``'s weights with the backend its file type needs. Raises :class:`ModelError`."""
+def load_model(
+    info: ModelInfo, device: str | None = None, image_size: int | None = None, backend: str = "auto"
+) -> LoadedModel:
+    """Load ``info``'s weights with the backend its file type needs. Raises :class:`ModelError`.
+
+    ``backend="auto"`` runs an Ultralytics ``.pt`` model on the CPU through cached ONNX copies of it, one
+    per input shape (:mod:`.onnx_twin`: 1.4-1.9x faster, same boxes) when onnx and onnxruntime are
+    installed; ``"torch"`` always uses PyTorch for ``.pt`` files.
+    """
     assert info.path is not None
+    if backend not in ("auto", "torch"):
+        raise ValueError(f"backend must be 'auto' or 'torch', not {backend!r}")
     suffix = info.path.suffix.lower()
     if suffix == ".onnx":
         model = _load_onnx(info, device)
     elif suffix == ".pt":
-        model = _load_torch(info, device)
+        model = _load_torch(info, device, allow_onnx=backend == "auto")
     else:
         raise ModelError(f"{info.path}: not a model file trapblur can load (expected .pt or .onnx)")
     if image_size is not None:
@@ -120,7 +130,7 @@ def _names(raw: Any) -> dict[int, str]:
 # PyTorch
 
 
-def _load_torch(info: ModelInfo, device: str | None) -> LoadedModel:
+def _load_torch(info: ModelInfo, device: str | None, allow_onnx: bool = False) -> LoadedModel:
     try:
         import torch
     except ImportError:
@@ -186,6 +196,10 @@ def _load_torch(info: ModelInfo, device: str | None) -> LoadedModel:
             out = out[0]
         return out.float().cpu().numpy()
 
+    if allow_onnx and device == "cpu" and layout == "ultralytics" and onnx_available():
+        # Same letterbox, same tensor, same boxes; onnxruntime runs it 1.4-1.9x faster on a CPU.
+        twins = OnnxTwins(path, module, _names(names), stride, fallback=forward)
+        return LoadedModel(info, "onnxruntime", device, layout, _names(names), image_size, stride, None, None, twins)
     return LoadedModel(info, "torch", device, layout, _names(names), image_size, stride, None, None, forward)
 
 

@@ -78,12 +78,15 @@ def detect(
     checkpoint_every: int | None = None,
     resume: bool = True,
     progress: Progress | None = None,
+    backend: str = "auto",
 ) -> Results:
     """Find animals, people and vehicles in every image under ``images`` and return MegaDetector results.
 
     ``model`` is a registry name (see :func:`trapblur.list_models`), a ``.pt``/``.onnx`` path, or None for the
     default (MegaDetector v5a when its weights are on this machine, otherwise the built-in person model).
     Nothing is downloaded. Detections down to ``confidence_floor`` are kept, so thresholds can be chosen later.
+    ``backend="auto"`` runs Ultralytics ``.pt`` models on the CPU through a cached ONNX copy (faster; see
+    :mod:`trapblur.detection.onnx_twin`); ``"torch"`` keeps PyTorch.
 
     With ``output_json`` the results are written there (MegaDetector format 1.5, atomically); with
     ``checkpoint_every=N`` partial results are written every N images to ``<output_json stem>.checkpoint.json``
@@ -105,7 +108,7 @@ def detect(
     if checkpoint_every is not None and output is None:
         raise OptionsError("checkpoint_every needs output_json (the checkpoint is written beside it)")
     files = list_images(root, recursive)
-    loaded = load_model(resolve_model(model), device=device, image_size=image_size)
+    loaded = load_model(resolve_model(model), device=device, image_size=image_size, backend=backend)
     log.info("detecting in %d images under %s with %s", len(files), root, loaded.label)
     info = detection_info(loaded, confidence_floor)
 
