@@ -79,6 +79,8 @@ printf 'options(repos = c(CRAN = "file://%s/repo"))\n' "$WORK" > "$WORK/Rprofile
 export R_PROFILE_USER="$WORK/Rprofile"
 # Keep the user's virtualenvs out of the tests' way (install_trapblur() test, discovery tests).
 export WORKON_HOME="$WORK/virtualenvs"
+# ... and the user's model cache (ONNX copies the detection tests make).
+export TRAPBLUR_CACHE_DIR="$WORK/cache"
 
 # ------------------------------------------------------------------------------- 2. roxygen up to date
 say "roxygen2: NAMESPACE and man/ up to date?"
