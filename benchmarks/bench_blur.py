@@ -34,7 +34,8 @@ from trapblur.options import BlurOptions
 from trapblur.regions import regions_to_hide
 from trapblur.results import Detection
 
-BOXES = ([0.1, 0.3, 0.15, 0.5], [0.6, 0.35, 0.1, 0.3])
+BOXES = ([0.1, 0.3, 0.15, 0.5], [0.6, 0.35, 0.1, 0.3])  # people close to the camera: large boxes
+HIKER = [0.3, 0.4, 0.06, 0.2]  # a typical camera-trap passer-by: 20% of the frame tall
 
 
 def camera_like(width: int, height: int, seed: int) -> bytes:
@@ -63,8 +64,9 @@ def real_like(width: int, height: int, seed: int) -> bytes:
     return buffer.getvalue()
 
 
-def make_folder(root: Path, count: int, width: int, height: int, boxes: int, real: bool = False) -> tuple[Path, Path]:
-    images = root / f"{width}x{height}_{boxes}box_{count}{'_real' if real else ''}"
+def make_folder(root: Path, count: int, width: int, height: int, boxes: int, real: bool = False,
+                hiker: bool = False) -> tuple[Path, Path]:
+    images = root / f"{width}x{height}_{boxes}box_{count}{'_real' if real else ''}{'_hiker' if hiker else ''}"
     images.mkdir(parents=True, exist_ok=True)
     make = real_like if real else camera_like
     templates = [make(width, height, seed) for seed in range(min(count, 8))]
@@ -73,7 +75,8 @@ def make_folder(root: Path, count: int, width: int, height: int, boxes: int, rea
         name = f"cam{index % 5}/IMG_{index:06d}.jpg"
         (images / name).parent.mkdir(exist_ok=True)
         (images / name).write_bytes(templates[index % len(templates)])
-        detections = [{"category": "2", "conf": 0.9, "bbox": box} for box in BOXES[:boxes]]
+        chosen = [HIKER] if hiker else BOXES[:boxes]
+        detections = [{"category": "2", "conf": 0.9, "bbox": box} for box in chosen]
         entries.append({"file": name, "detections": detections})
     results = root / f"{images.name}.json"
     results.write_text(json.dumps({"info": {"format_version": "1.5"},
@@ -84,11 +87,12 @@ def make_folder(root: Path, count: int, width: int, height: int, boxes: int, rea
 
 def speed(root: Path, real: bool) -> None:
     print(f"## speed: blur_dataset, 2 workers, {'real' if real else 'generated'} JPEGs (quality 92)")
-    cases = [("3 MP, 1 box", 2048, 1536, 1, 120), ("3 MP, 2 boxes", 2048, 1536, 2, 120),
-             ("12 MP, 1 box", 4000, 3000, 1, 40), ("12 MP, 2 boxes", 4000, 3000, 2, 40),
-             ("3 MP, copy only", 2048, 1536, 0, 1000)]
-    for label, width, height, boxes, count in cases:
-        images, results = make_folder(root, count, width, height, boxes, real)
+    cases = [("3 MP, hiker", 2048, 1536, 1, 120, True), ("3 MP, 1 large", 2048, 1536, 1, 120, False),
+             ("3 MP, 2 large", 2048, 1536, 2, 120, False), ("12 MP, hiker", 4000, 3000, 1, 40, True),
+             ("12 MP, 1 large", 4000, 3000, 1, 40, False), ("12 MP, 2 large", 4000, 3000, 2, 40, False),
+             ("3 MP, copy only", 2048, 1536, 0, 1000, False)]
+    for label, width, height, boxes, count, hiker in cases:
+        images, results = make_folder(root, count, width, height, boxes, real, hiker)
         figures = []
         for mode in ("lossless", "reencode") if boxes else ("lossless",):
             output = root / f"out_{images.name}_{mode}"
