@@ -38,7 +38,6 @@ FAILURE_IMAGE = "image access failure"  # MegaDetector's own failure strings
 FAILURE_INFER = "inference failure"
 DEFAULT_CONFIDENCE_FLOOR = 0.005
 #: File endings detect looks at: exactly those the blurring core treats as images it can edit.
-from ..dataset import IMAGE_SUFFIXES as DETECTED_SUFFIXES  # noqa: E402
 
 
 @dataclass(frozen=True)
