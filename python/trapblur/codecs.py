@@ -271,21 +271,22 @@ def _encode_jpeg(source: SourceImage, pixels: Pixels) -> bytes:
 # ----------------------------------------------------------------------------------------------------------
 # Through Pillow: CMYK JPEG and TIFF
 
-_PILLOW_MODES = {"RGB": "RGB", "RGBA": "RGBA", "L": "L", "CMYK": "CMYK", "I;16": "L16"}
+# Pillow modes trapblur edits, and how the decoded array's channels read (16-bit grey is still one channel).
+_PILLOW_CHANNELS = {"RGB": "RGB", "RGBA": "RGBA", "L": "L", "CMYK": "CMYK", "I;16": "L"}
 
 
 def _decode_with_pillow(source: SourceImage) -> Pixels:
     try:
         with Image.open(io.BytesIO(source.data)) as image:
             image.load()
-            if image.mode not in _PILLOW_MODES:
+            if image.mode not in _PILLOW_CHANNELS:
                 raise ImageError(f"unsupported {source.format} pixel mode {image.mode}")
             array = np.array(image)
     except ImageError:
         raise
     except Exception as exc:
         raise ImageError(f"cannot decode the {source.format} data ({exc})") from None
-    return Pixels(array, {"RGB": "RGB", "RGBA": "RGBA", "L": "L", "CMYK": "CMYK", "I;16": "L"}[image.mode])
+    return Pixels(array, _PILLOW_CHANNELS[image.mode])
 
 
 def _encode_tiff(source: SourceImage, pixels: Pixels) -> EncodedImage:

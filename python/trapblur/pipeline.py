@@ -39,7 +39,7 @@ from .options import DEFAULT_THRESHOLD, BlurOptions, ThresholdArg
 from .regions import regions_to_hide, select_detections
 from .report import ImageResult, ReportWriter, RunReport, read_report
 from .results import ImageEntry, Results, ResultsWriter, category_ids, read_results
-from .single import JPEG_MODES, hide_and_encode
+from .single import check_jpeg_mode, hide_and_encode
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +61,7 @@ class RunSettings:
     jpeg_mode: str = "lossless"
 
     def __post_init__(self) -> None:
-        if self.jpeg_mode not in JPEG_MODES:
-            raise OptionsError(f"jpeg_mode must be one of {', '.join(JPEG_MODES)}, not {self.jpeg_mode!r}")
+        check_jpeg_mode(self.jpeg_mode)
         if self.workers is not None and (
             isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1
         ):

@@ -16,6 +16,11 @@ from .results import Detection
 JPEG_MODES = ("lossless", "reencode")
 
 
+def check_jpeg_mode(jpeg_mode: str) -> None:
+    if jpeg_mode not in JPEG_MODES:
+        raise OptionsError(f"jpeg_mode must be one of {', '.join(JPEG_MODES)}, not {jpeg_mode!r}")
+
+
 def blur_image(
     data: bytes, detections: Sequence[Detection], options: BlurOptions | None = None, jpeg_mode: str = "lossless"
 ) -> bytes:
@@ -26,6 +31,7 @@ def blur_image(
     :func:`~trapblur.blur_dataset`. Raises :class:`~trapblur.ImageError` when the image cannot be read or
     edited.
     """
+    check_jpeg_mode(jpeg_mode)
     options = options or BlurOptions()
     source = inspect_image(data)
     regions = regions_to_hide(detections, options, source.width, source.height, source.orientation)
@@ -35,9 +41,10 @@ def blur_image(
 def hide_and_encode(
     source: SourceImage, regions: Sequence[Region], method: str, jpeg_mode: str
 ) -> tuple[EncodedImage, str]:
-    """The output file and how it was made: "lossless" (only the touched JPEG blocks) or "reencode"."""
-    if jpeg_mode not in JPEG_MODES:
-        raise OptionsError(f"jpeg_mode must be one of {', '.join(JPEG_MODES)}, not {jpeg_mode!r}")
+    """The output file and how it was made: "lossless" (only the touched JPEG blocks) or "reencode".
+
+    ``jpeg_mode`` is checked by the callers (:func:`blur_image`, :class:`~trapblur.pipeline.RunSettings`).
+    """
     fallback: tuple[str, ...] = ()
     if source.format == "JPEG" and jpeg_mode == "lossless":
         try:
