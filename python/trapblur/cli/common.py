@@ -1,81 +1,23 @@
-"""The ``trapblur`` command line: parse arguments, call the public API, format progress and the summary.
+"""What the ``trapblur`` sub-commands share: exit codes, the blur options, the progress bar, the summary.
 
-Exit status: 0 when every image was written (blurred or copied); 1 when the run finished but some images
-were withheld or failed (see the report); 2 when it could not run (bad arguments, unreadable results file,
-unusable output folder).
+Exit status, for every command: 0 when every image was written (or checked); 1 when the run finished but
+some images were withheld or failed (see the report); 2 when it could not run (bad arguments, unreadable
+results file, unusable output folder, missing model).
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
-from typing import Callable, Sequence
+from typing import Callable
 
 from tqdm import tqdm
 
-from ._version import __version__
-from .errors import TrapblurError
-from .example import make_example_dataset
-from .options import DEFAULT_THRESHOLD, METHODS, SHAPES
-from .pipeline import REPORT_NAME, RESULTS_NAME, blur_dataset
-from .report import RunReport
+from ..errors import TrapblurError
+from ..options import DEFAULT_THRESHOLD, METHODS, SHAPES
+from ..report import RunReport
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_CANNOT_RUN = 0, 1, 2
-
-BLUR_EXAMPLES = f"""\
-examples:
-  trapblur blur cameras/ --results md_results.json --out shareable/
-  trapblur blur cameras/ --results md.json --out shareable/ --threshold 0.05 --strength 2
-  trapblur blur cameras/ --results md.json --out shareable/ --categories person,vehicle \\
-      --threshold person=0.05,vehicle=0.2
-
-what is written:
-  shareable/ mirrors cameras/. Images with a person (conf >= threshold) are blurred; images with
-  nothing to hide are copied byte for byte; images that are not known to be safe (not in the results,
-  the detector failed on them, unreadable) are withheld. shareable/{REPORT_NAME} lists every image
-  with what was done and why; shareable/{RESULTS_NAME} is a MegaDetector file for the new folder.
-  Re-running the same command resumes where an interrupted run stopped.
-
-exit status: 0 every image written; 1 some withheld or failed (see the report); 2 could not run.
-"""
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="trapblur",
-        description="Blur people in camera-trap images before sharing a dataset.",
-    )
-    parser.add_argument("--version", action="version", version=f"trapblur {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    blur = commands.add_parser(
-        "blur",
-        help="blur people in a folder of images, using MegaDetector results",
-        description="Write a shareable copy of a folder of camera-trap images with every person blurred, "
-        "using the boxes of a MegaDetector results file.",
-        epilog=BLUR_EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    add_blur_arguments(blur)
-    blur.add_argument("images", metavar="IMAGES", help="folder of images (searched recursively); never modified")
-    blur.add_argument("--results", required=True, metavar="FILE",
-                      help="MegaDetector batch-output JSON for IMAGES (any format version)")
-    blur.add_argument("--out", required=True, metavar="FOLDER",
-                      help="folder for the shareable copy; must not be inside IMAGES")
-    blur.set_defaults(handler=run_blur)
-
-    example = commands.add_parser(
-        "example",
-        help="write a small example dataset (images + MegaDetector results) to try trapblur on",
-        description="Write FOLDER/cameras (five JPEGs with a person near and far, and empty frames) and "
-        "FOLDER/md_results.json, built offline from installed packages.",
-    )
-    example.add_argument("folder", metavar="FOLDER")
-    example.set_defaults(handler=run_example)
-    from .cli_detection import add_detection_commands  # detect, run, models (torch etc. imported lazily)
-
-    add_detection_commands(commands)
-    return parser
 
 
 def add_blur_arguments(parser: argparse.ArgumentParser) -> None:
@@ -168,43 +110,6 @@ def progress_bar(quiet: bool, description: str) -> tuple[Callable[[int, int], No
     return update, close
 
 
-def run_blur(args: argparse.Namespace) -> int:
-    update, close = progress_bar(args.quiet, "blurring")
-    try:
-        report = blur_dataset(args.images, args.results, args.out, progress=update, **blur_keywords(args))
-    finally:
-        close()
-    return finish(report)
-
-
-def run_example(args: argparse.Namespace) -> int:
-    dataset = make_example_dataset(args.folder)
-    print(f"images: {dataset.images}\nresults: {dataset.results}\n"
-          f"try: trapblur blur {dataset.images} --results {dataset.results} --out SHAREABLE_FOLDER")
-    return EXIT_OK
-
-
 def finish(report: RunReport) -> int:
     print(report.summary(), end="")
     return EXIT_OK if report.ok else EXIT_INCOMPLETE
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
-    try:
-        return args.handler(args)
-    except TrapblurError as exc:
-        print(f"trapblur: error: {exc}", file=sys.stderr)
-        return EXIT_CANNOT_RUN
-    except KeyboardInterrupt:
-        print("\ntrapblur: interrupted; run the same command again to resume", file=sys.stderr)
-        return 130
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

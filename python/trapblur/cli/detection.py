@@ -1,7 +1,7 @@
-"""Command-line verbs for detection: ``trapblur detect``, ``trapblur run``, ``trapblur models [fetch NAME]``.
+"""``trapblur detect``, ``trapblur run`` and ``trapblur models [fetch NAME]``.
 
-``cli.py`` calls :func:`add_detection_commands` on its sub-command parser. Exit status as for ``blur``: 0 all
-images checked (and written), 1 some failed or were withheld, 2 could not run (bad arguments, missing model).
+The detection packages (torch, onnxruntime) are imported only when one of these commands runs, so that
+``trapblur blur`` starts fast and works without them. Exit status as in :mod:`.common`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 import time
 from typing import Any
 
-EXIT_OK, EXIT_INCOMPLETE, EXIT_CANNOT_RUN = 0, 1, 2
+from .common import EXIT_INCOMPLETE, EXIT_OK, add_blur_arguments, blur_keywords, finish, progress_bar
 
 DETECT_EXAMPLES = """\
 examples:
@@ -33,10 +33,8 @@ gets shared). Images that could not be checked are withheld. Re-running the same
 """
 
 
-def add_detection_commands(subparsers: Any) -> None:
-    """Register ``detect``, ``run`` and ``models`` on an argparse sub-parsers object."""
-    from .cli import add_blur_arguments
-
+def register(subparsers: Any) -> None:
+    """Add ``detect``, ``run`` and ``models`` to an argparse sub-parsers object."""
     detect = subparsers.add_parser(
         "detect", help="find people, animals and vehicles; write MegaDetector results",
         description="Run a detector over a folder of images and write MegaDetector batch results.",
@@ -96,12 +94,6 @@ def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
                        help="images per inference call (default 1 on CPU, 8 on GPU)")
 
 
-def _progress(quiet: bool, description: str) -> tuple[Any, Any]:
-    from .cli import progress_bar
-
-    return progress_bar(quiet, description)
-
-
 def _model_line(results_info: dict[str, Any]) -> str:
     meta = results_info.get("detector_metadata", {})
     return (f"model: {meta.get('model_name', '?')} ({results_info.get('detector', '?')}, {meta.get('backend', '?')}, "
@@ -109,9 +101,9 @@ def _model_line(results_info: dict[str, Any]) -> str:
 
 
 def run_detect(args: argparse.Namespace) -> int:
-    from .detection import detect
+    from ..detection import detect
 
-    update, close = _progress(args.quiet, "detecting")
+    update, close = progress_bar(args.quiet, "detecting")
     started = time.perf_counter()
     try:
         results = detect(args.images, model=args.model, output_json=args.output, recursive=args.recursive,
@@ -141,13 +133,12 @@ def _typical(info: dict[str, Any]) -> float:
 
 
 def run_run(args: argparse.Namespace) -> int:
-    from .cli import blur_keywords, finish
-    from .detection import anonymise
-    from .detection.anonymise import detections_path_for
-    from .results import read_results
+    from ..detection import anonymise
+    from ..detection.anonymise import detections_path_for
+    from ..results import read_results
 
-    detect_update, detect_close = _progress(args.quiet, "detecting")
-    blur_update, blur_close = _progress(args.quiet, "blurring")
+    detect_update, detect_close = progress_bar(args.quiet, "detecting")
+    blur_update, blur_close = progress_bar(args.quiet, "blurring")
     started = time.perf_counter()
     detections = args.detections or detections_path_for(args.out)
     try:
@@ -167,7 +158,7 @@ def run_run(args: argparse.Namespace) -> int:
 
 
 def run_models(args: argparse.Namespace) -> int:
-    from .detection import cache_dir, list_models, resolve_model
+    from ..detection import cache_dir, list_models, resolve_model
 
     try:
         default = resolve_model(None).name
@@ -188,7 +179,7 @@ def run_models(args: argparse.Namespace) -> int:
 def run_fetch(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .detection import fetch_model
+    from ..detection import fetch_model
 
     bar: list[tqdm] = []
 
