@@ -11,14 +11,14 @@ path is never opened as given, so an entry cannot make trapblur read outside the
 3. An absolute entry made on this machine inside the image folder is made relative to it. One that
    points to another folder *on this machine* (the file, or its folder, exists here) is refused: those
    results were made for that folder, whose pictures may share this folder's names (``IMG_0001.JPG``).
-4. Absolute entries from another machine (``D:\\cams\\A\\x.jpg``, ``/home/kyra/cams/A/x.jpg``) are matched by
-   their trailing part after removing that machine's folder, which is inferred from *all* such entries
-   at once: the prefix that explains the most entries is taken first, then other prefixes that are neither
-   inside nor above one already taken (results merged from several drives). An entry under a taken prefix
-   is matched only through it (``D:/cams/other/IMG_0001.JPG`` is not matched to ``IMG_0001.JPG`` at the
-   folder's top when ``D:/cams`` is the prefix). An entry whose trailing parts could name two different
-   images is ambiguous and not matched. How many entries were matched this way, and under which prefix,
-   is reported.
+4. Absolute entries from another machine (``D:\\cams\\A\\x.jpg``, ``/home/kyra/cams/A/x.jpg``) are
+   matched by their trailing part after removing that machine's folder, which is inferred from *all* such
+   entries at once: the one prefix that explains the most entries (none when another explains as many).
+   Entries are matched only through it: ``D:/cams/other/IMG_0001.JPG`` is not matched to the folder's
+   top-level ``IMG_0001.JPG`` when ``D:/cams`` is the prefix, and an entry not under it is for another
+   folder (results merged from several drives are matched for one of them only). An entry whose trailing
+   parts could name two different images is ambiguous and not matched. How many entries were matched
+   this way, and under which prefix, is reported.
 5. If nothing matches exactly, a match that differs only in letter case is used when it is unique (results
    made on Windows or macOS).
 6. An image that two different entries point to is withheld: the results are ambiguous about it.
@@ -167,12 +167,6 @@ def check_listing(dataset: Dataset, root: Path, source: str, copy_unlisted: bool
             f"the other {len(images) - listed} are {fate}. Are these the results for this folder?"
         )
     prefixes = dataset.trailing_part_prefixes
-    if len(prefixes) > 1:
-        listing = ", ".join(f"{prefix!r} ({count})" for prefix, count in prefixes.items())
-        warnings.append(
-            f"results entries from other machines were matched under {len(prefixes)} different folders "
-            f"({listing}): check that they all describe images of this folder"
-        )
     for prefix, count in prefixes.items():
         last = _last_folder(prefix)
         if last is not None and last.casefold() != root.name.casefold():
@@ -338,6 +332,7 @@ def _match_foreign(
     not."""
     candidates: list[list[tuple[tuple[str, ...], str, str]]] = []  # per entry: (prefix key, prefix, relative)
     support: dict[tuple[str, ...], int] = {}
+    shown: dict[tuple[str, ...], str] = {}
     for _, _, readings in entries:
         mine = []
         for parts in readings:
@@ -347,14 +342,12 @@ def _match_foreign(
                     prefix = parts[:start]
                     mine.append((tuple(p.casefold() for p in prefix), _display(prefix), relative))
         candidates.append(mine)
+        for key, prefix, _ in mine:
+            shown.setdefault(key, prefix)
         for key in {key for key, _, _ in mine}:
             support[key] = support.get(key, 0) + 1
 
-    accepted: list[tuple[str, ...]] = []
-    for key, _ in sorted(support.items(), key=lambda item: (-item[1], len(item[0]), item[0])):
-        if not any(_nested(key, other) for other in accepted):
-            accepted.append(key)
-
+    accepted = _infer_prefix(support)
     outcomes: list[tuple[int, ImageEntry, _Unmatched | tuple[str, str]]] = []
     for (position, entry, readings), mine in zip(entries, candidates):
         distinct = {relative for _, _, relative in mine}
@@ -367,20 +360,28 @@ def _match_foreign(
         if chosen is not None:
             outcomes.append((position, entry, (chosen[1], chosen[0])))
             continue
-        under = next((key for key in accepted for parts in readings
-                      if tuple(p.casefold() for p in parts[:len(key)]) == key), None)
-        if under is not None:
+        if accepted and any(tuple(p.casefold() for p in parts[:len(accepted[0])]) == accepted[0] for parts in readings):
             reason = (f"absolute path from another machine: no image at its place under that machine's folder "
-                      f"{_display(list(under))!r} (inferred from the other entries)")
+                      f"{shown[accepted[0]]!r} (inferred from the other entries)")
+        elif accepted and mine:
+            reason = (f"absolute path from another machine, not under {shown[accepted[0]]!r}, the folder "
+                      "the other entries were made for: results for another folder; not matched")
+        elif mine:
+            reason = ("absolute path from another machine: the entries from other machines point to different "
+                      "folders equally often, so which one is this folder is ambiguous; not matched")
         else:
             reason = "absolute path from another machine: no image in the folder matches its trailing part"
         outcomes.append((position, entry, _Unmatched("missing", reason)))
     return outcomes
 
 
-def _nested(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
-    shorter, longer = (a, b) if len(a) <= len(b) else (b, a)
-    return longer[: len(shorter)] == shorter
+def _infer_prefix(support: dict[tuple[str, ...], int]) -> list[tuple[str, ...]]:
+    """The other machine's image folder: the prefix that explains the most entries, unless another prefix
+    explains as many (then nobody can say which is this folder, and none is taken)."""
+    ranked = sorted(support.items(), key=lambda item: -item[1])
+    if not ranked or (len(ranked) > 1 and ranked[1][1] == ranked[0][1]):
+        return []
+    return [ranked[0][0]]
 
 
 def _display(prefix: list[str]) -> str:
