@@ -172,7 +172,9 @@ def test_an_unknown_classification_id_fails_the_image_not_the_run(tmp_path: Path
     report = blur_dataset(images, results, tmp_path / "out")
     assert report.counts == {**report.counts, "failed": 1, "copied": 1}
     assert not (tmp_path / "out" / "person.jpg").exists()
-    assert any("classification '9' is not in classification_categories" in r for r in report.reasons)
+    with (tmp_path / "out" / REPORT_NAME).open() as stream:
+        row = {r["input"]: r for r in csv.DictReader(stream)}["person.jpg"]
+    assert row["action"] == "failed" and "classification '9' is not in classification_categories" in row["reason"]
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -38,7 +38,7 @@ from .dataset import Dataset, ImageFile, build_dataset, check_listing
 from .errors import ImageError, OptionsError, OutputFolderError
 from .options import DEFAULT_THRESHOLD, BlurOptions, ThresholdArg
 from .regions import regions_to_hide, select_detections
-from .report import ImageResult, ReportWriter, RunReport, read_report
+from .report import MALFORMED_ENTRY, ImageResult, ReportWriter, RunReport, read_report
 from .results import ImageEntry, Results, ResultsWriter, category_ids, read_results
 from .single import check_jpeg_mode, hide_and_encode
 
@@ -127,8 +127,8 @@ def run_batch(
     check_defined(options.categories, results.declared_categories, source)
     dataset = build_dataset(images_root, results)
     warnings = check_listing(dataset, images_root, source, settings.copy_unlisted)
-    for warning in warnings:
-        log.warning("%s", warning)
+    for warning in warnings:  # the report carries them to the summary and to R's warnings
+        log.info("warning: %s", warning)
     fingerprint = {"options": options.describe(), "copy_unlisted": settings.copy_unlisted,
                    "jpeg_mode": settings.jpeg_mode, "results": results_fingerprint(results)}
     state = output_root / STATE_FOLDER
@@ -235,7 +235,7 @@ def process_image(file: ImageFile, options: BlurOptions, settings: RunSettings, 
     base = ImageResult(input=file.relative, output="", action="withheld", max_person_conf=person_conf)
     try:
         if entry is not None and entry.problem:
-            reason = f"malformed results entry: {entry.problem}"
+            reason = f"{MALFORMED_ENTRY}: {entry.problem}"
             return _not_written(dataclasses.replace(base, action="failed", reason=reason), destination)
         decision = _decide(file, settings)
         if isinstance(decision, str):

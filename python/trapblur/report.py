@@ -48,6 +48,17 @@ class ImageResult:
 
 
 COLUMNS = tuple(f.name for f in fields(ImageResult))
+MALFORMED_ENTRY = "malformed results entry"
+
+
+def _reason_key(result: ImageResult) -> str:
+    """The reason as the summary counts it: malformed entries' reasons name each entry, so they are counted
+    together (the report keeps each one)."""
+    if result.action == "malformed":
+        return "results entry names no usable file (the report lists each, as images[N])"
+    if result.reason.startswith(MALFORMED_ENTRY + ":"):
+        return f"{MALFORMED_ENTRY} (the report names each entry's index and field)"
+    return result.reason
 
 
 def result_to_row(result: ImageResult) -> list[str]:
@@ -132,7 +143,8 @@ class RunReport:
     def add(self, result: ImageResult) -> None:
         self.counts[result.action] = self.counts.get(result.action, 0) + 1
         if result.action in PROBLEM_ACTIONS:
-            self.reasons[result.reason] = self.reasons.get(result.reason, 0) + 1
+            key = _reason_key(result)
+            self.reasons[key] = self.reasons.get(key, 0) + 1
 
     def images(self) -> Iterator[ImageResult]:
         """Every row of the CSV report, read back lazily."""

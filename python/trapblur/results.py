@@ -168,7 +168,7 @@ def read_results(path: str | os.PathLike[str]) -> Results:
     results = results_from_dict(document, source=str(path))
     problems = sum(1 for entry in results.images if entry.problem)
     if problems:
-        log.warning("%s: %d of %d image entries are malformed; their images will fail", path, problems,
+        log.info("%s: %d of %d image entries are malformed; their images will fail", path, problems,
                     len(results.images))
     results.source = path
     return results
