@@ -249,20 +249,6 @@ class _Index:
         return candidates[0] if len(candidates) == 1 else None
 
 
-def match_entry(file: str, root: Path, index: _Index) -> tuple[str | None, str | None]:
-    """The relative path of the image ``file`` names on its own, or None and why not.
-
-    Entries from other machines need all entries to be matched consistently: see :func:`build_dataset`.
-    """
-    located = _locate(file, root.resolve(), index)
-    if isinstance(located, _Found):
-        return located.relative, None
-    if isinstance(located, _Unmatched):
-        return None, located.reason
-    ((_, _, outcome),) = _match_foreign([(0, ImageEntry(file, ()), located)], index)
-    return (None, outcome.reason) if isinstance(outcome, _Unmatched) else (outcome[0], None)
-
-
 def _readings(file: str) -> list[str]:
     """``file`` split at ``/`` only, and also at backslashes when it has any (one reading per way)."""
     return [file, file.replace("\\", "/")] if "\\" in file else [file]
