@@ -283,7 +283,7 @@ def _locate(file: str, resolved_root: Path, index: _Index) -> _Found | _Unmatche
             if relative is None:
                 return _Unmatched("missing", "no such image in the folder")
             return _Found(relative)
-        here = next((p for p in (local, local.parent) if p != Path(local.anchor) and p.exists()), None)
+        here = next((p for p in (local, local.parent) if p != Path(local.anchor) and _exists(p)), None)
         if here is not None:
             return _Unmatched(
                 "refused",
@@ -299,6 +299,14 @@ def _locate(file: str, resolved_root: Path, index: _Index) -> _Found | _Unmatche
             return _Unmatched("refused", "absolute path with '..' components: refused")
         parts_of_readings.append(parts)
     return parts_of_readings
+
+
+def _exists(path: Path) -> bool:
+    """Whether ``path`` exists here; a path that cannot be checked (no permission) counts as existing."""
+    try:
+        return path.exists()
+    except OSError:
+        return True
 
 
 def _one(found: set[str], file: str) -> _Found | _Unmatched:
