@@ -55,22 +55,57 @@ def test_missing_detections_without_failure_is_not_person_free(tmp_path: Path) -
         ("[]", "top level must be a JSON object"),
         ('{"images": []}', "'detection_categories' is missing"),
         ('{"detection_categories": {"2": "person"}}', "'images' is missing"),
-        ('{"detection_categories": {"2": "person"}, "images": [{"detections": []}]}', "images[0]: 'file'"),
-        ('{"detection_categories": {"2": "person"}, "images": [{"file": "x.jpg", "detections": '
-         '[{"category": "2", "conf": 0.5, "bbox": [0, 0, 1]}]}]}', "images[0] ('x.jpg'): detections[0]: 'bbox'"),
-        ('{"detection_categories": {"2": "person"}, "images": [{"file": "x.jpg", "detections": '
-         '[{"category": "2", "conf": 7, "bbox": [0, 0, 1, 1]}]}]}', "detections[0]: 'conf' must be"),
-        ('{"detection_categories": {"2": "person"}, "images": [{"file": "x.jpg", "detections": '
-         '[{"category": "9", "conf": 0.5, "bbox": [0, 0, 1, 1]}]}]}', "category '9' is not in detection_categories"),
+        ('{"detection_categories": ["person"], "images": []}', "'detection_categories' must map ids to names"),
+        ('{"detection_categories": {"2": "person"}, "images": {"a.jpg": []}}', "'images' must be a list"),
+        ('{"detection_categories": {"2": "person"}, "images": [], "info": "v5"}', "'info' must be an object"),
     ],
 )
-def test_malformed_files_name_the_file_entry_and_field(tmp_path: Path, document: str, expected: str) -> None:
+def test_malformed_files_name_the_file_and_field(tmp_path: Path, document: str, expected: str) -> None:
     path = tmp_path / "bad.json"
     path.write_text(document)
     with pytest.raises(ResultsFormatError) as error:
         read_results(path)
     assert str(path) in str(error.value)
     assert expected in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "image, expected",
+    [
+        ({"detections": []}, "images[1]: 'file' must be a non-empty string, got None"),
+        ({"file": "", "detections": []}, "images[1]: 'file' must be a non-empty string"),
+        ({"file": ["x.jpg"], "detections": []}, "images[1]: 'file' must be a non-empty string"),
+        ("x.jpg", "images[1] must be an object, not a string"),
+        ({"file": "x.jpg", "detections": [{"category": "2", "conf": 0.5, "bbox": [0, 0, 1]}]},
+         "images[1] ('x.jpg'): detections[0]: 'bbox'"),
+        ({"file": "x.jpg", "detections": [{"category": "2", "conf": 0.5, "bbox": None}]},
+         "images[1] ('x.jpg'): detections[0]: 'bbox' must be 4 numbers"),
+        ({"file": "x.jpg", "detections": [{"category": "2", "conf": 0.5, "bbox": [0, 0, "0.2", 0.2]}]}, "'bbox'"),
+        ({"file": "x.jpg", "detections": [{"category": "2", "conf": 0.5, "bbox": [0, 0, -0.1, 0.2]}]},
+         "must not be negative"),
+        ({"file": "x.jpg", "detections": [{"category": "2", "conf": 7, "bbox": [0, 0, 1, 1]}]},
+         "detections[0]: 'conf' must be"),
+        ({"file": "x.jpg", "detections": [{"category": "2", "conf": None, "bbox": [0, 0, 1, 1]}]}, "'conf'"),
+        ({"file": "x.jpg", "detections": [{"category": "2", "conf": True, "bbox": [0, 0, 1, 1]}]}, "'conf'"),
+        ({"file": "x.jpg", "detections": [{"category": "9", "conf": 0.5, "bbox": [0, 0, 1, 1]}]},
+         "category '9' is not in detection_categories"),
+        ({"file": "x.jpg", "detections": [{"conf": 0.5, "bbox": [0, 0, 1, 1]}]}, "'category' must be"),
+        ({"file": "x.jpg", "detections": {"category": "2"}}, "'detections' must be a list or null"),
+        ({"file": "x.jpg", "detections": [None]}, "detections[0] must be an object"),
+        ({"file": "x.jpg", "detections": [{"category": "2", "conf": 0.5, "bbox": [0, 0, 1, 1],
+                                           "classifications": [["1", "high"]]}]}, "classifications[0] must be"),
+        ({"file": "x.jpg", "detections": [{"category": "2", "conf": 0.5, "bbox": [0, 0, 1, 1],
+                                           "classifications": "human"}]}, "'classifications' must be a list"),
+    ],
+)
+def test_a_malformed_entry_marks_that_entry_not_the_file(tmp_path: Path, image: object, expected: str) -> None:
+    good = {"file": "good.jpg", "detections": [{"category": "2", "conf": 0.5, "bbox": [0.1, 0.1, 0.2, 0.2]}]}
+    path = tmp_path / "one_bad.json"
+    path.write_text(json.dumps({"detection_categories": {"2": "person"}, "images": [good, image, good]}))
+    first, bad, last = read_results(path).images
+    assert first.processed and last.processed and first.max_conf("person") == 0.5
+    assert not bad.processed and bad.detections is None
+    assert expected in bad.problem
 
 
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:

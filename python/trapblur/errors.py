@@ -25,3 +25,7 @@ class OutputFolderError(TrapblurError):
 
 class ImageError(TrapblurError):
     """One image cannot be read, decoded, edited or written. The batch withholds it and goes on."""
+
+
+class ResultsMismatchError(OptionsError):
+    """The results file does not describe the image folder: not one image in it is listed."""

@@ -2,6 +2,9 @@
 
 Defaults and why
 ----------------
+* ``categories = ("person",)``: names are read through :mod:`trapblur.categories`, so ``people``,
+  ``Humans`` or ``homo sapiens`` mean ``person`` and ``cars`` means ``vehicle``; the batch then refuses a
+  category the results file does not define (see :func:`trapblur.categories.check_defined`).
 * ``threshold = 0.1``: a detection is hidden when ``conf >= threshold``. MegaDetector v5 recommends 0.2 as
   its *typical* threshold and 0.05 as its *conservative* one. A privacy tool should err towards blurring:
   a missed person cannot be un-shared, an animal blurred by mistake can be re-checked. 0.1 sits between
@@ -22,6 +25,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping, Sequence, Union
 
+from .categories import canonical_category
 from .errors import OptionsError
 
 Shape = Literal["rectangle", "ellipse"]
@@ -57,7 +61,7 @@ class BlurOptions:
         _check_choice("method", self.method, METHODS)
 
     def threshold_for(self, category: str) -> float:
-        return self.thresholds[category]
+        return self.thresholds[canonical_category(category)]
 
     def describe(self) -> dict[str, Any]:
         """Plain values that define the output's pixels; a re-run must match them to resume."""
@@ -80,13 +84,21 @@ def _check_categories(categories: Any) -> tuple[str, ...]:
     for name in categories:
         if not isinstance(name, str) or not name.strip():
             raise OptionsError(f"categories must be names like 'person' or 'vehicle', got {name!r}")
-        names.append(name.strip().lower())
+        names.append(canonical_category(name))
     return tuple(dict.fromkeys(names))
 
 
 def _check_thresholds(threshold: Any, categories: tuple[str, ...]) -> dict[str, float]:
     if isinstance(threshold, Mapping):
-        given = {str(k).strip().lower(): v for k, v in threshold.items()}
+        given: dict[str, Any] = {}
+        for key, value in threshold.items():
+            name = canonical_category(str(key))
+            if name in given and given[name] != value:
+                raise OptionsError(
+                    f"two thresholds are given for {name} ({given[name]!r} and {value!r}, the second as "
+                    f"{str(key)!r}); give one"
+                )
+            given[name] = value
         unknown = sorted(set(given) - set(categories))
         if unknown:
             raise OptionsError(

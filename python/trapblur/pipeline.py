@@ -33,11 +33,12 @@ from threadpoolctl import threadpool_limits
 from ._version import __version__
 from .atomic import copy_atomically, link_atomically, remove_partial_files, write_bytes_atomically, write_text_atomically
 from .codecs import inspect_image, sniff_format
-from .dataset import Dataset, ImageFile, build_dataset
+from .categories import check_defined
+from .dataset import Dataset, ImageFile, build_dataset, check_listing
 from .errors import ImageError, OptionsError, OutputFolderError
 from .options import DEFAULT_THRESHOLD, BlurOptions, ThresholdArg
 from .regions import regions_to_hide, select_detections
-from .report import ImageResult, ReportWriter, RunReport, read_report
+from .report import MALFORMED_ENTRY, ImageResult, ReportWriter, RunReport, read_report
 from .results import ImageEntry, Results, ResultsWriter, category_ids, read_results
 from .single import check_jpeg_mode, hide_and_encode
 
@@ -122,7 +123,12 @@ def run_batch(
     started = time.perf_counter()
     images_root, output_root = check_folders(images, output)
     results = results if isinstance(results, Results) else read_results(results)
+    source = str(results.source or "the results")
+    check_defined(options.categories, results.declared_categories, source)
     dataset = build_dataset(images_root, results)
+    warnings = check_listing(dataset, images_root, source, settings.copy_unlisted)
+    for warning in warnings:  # the report carries them to the summary and to R's warnings
+        log.info("warning: %s", warning)
     fingerprint = {"options": options.describe(), "copy_unlisted": settings.copy_unlisted,
                    "jpeg_mode": settings.jpeg_mode, "results": results_fingerprint(results)}
     state = output_root / STATE_FOLDER
@@ -133,6 +139,9 @@ def run_batch(
         report_csv=str(output_root / REPORT_NAME),
         results_json=str(output_root / RESULTS_NAME),
         total=len(dataset.files),
+        warnings=warnings,
+        matched_by_trailing_part=dataset.matched_by_trailing_part,
+        trailing_part_prefixes=dict(dataset.trailing_part_prefixes),
     )
     journal_path = state / "journal.csv"
     writer = ResultsWriter(
@@ -153,7 +162,7 @@ def run_batch(
 
             _process_all(dataset, options, settings, output_root, finished, report, record, progress)
             for unmatched in dataset.unmatched:
-                record(ImageResult(unmatched.entry.file, "", unmatched.action, reason=unmatched.reason), None)
+                record(ImageResult(unmatched.label, "", unmatched.action, reason=unmatched.reason), None)
         completed = True
     finally:
         if completed:
@@ -225,6 +234,9 @@ def process_image(file: ImageFile, options: BlurOptions, settings: RunSettings, 
     person_conf = entry.max_conf("person") if entry and entry.processed else None
     base = ImageResult(input=file.relative, output="", action="withheld", max_person_conf=person_conf)
     try:
+        if entry is not None and entry.problem:
+            reason = f"{MALFORMED_ENTRY}: {entry.problem}"
+            return _not_written(dataclasses.replace(base, action="failed", reason=reason), destination)
         decision = _decide(file, settings)
         if isinstance(decision, str):
             action = "ignored" if file.kind == "other" else "withheld"

@@ -63,11 +63,17 @@ class Region:
 
 
 def select_detections(detections: Iterable[Detection], options: BlurOptions) -> list[Detection]:
-    """The detections the policy hides: a chosen category with ``conf >= threshold`` for it."""
-    return [
-        d for d in detections
-        if d.category in options.thresholds and d.conf >= options.threshold_for(d.category)
-    ]
+    """The detections the policy hides: those showing a chosen category with confidence >= its threshold.
+
+    "Showing" is :meth:`Detection.conf_as`: the detection's category, or a classification of it (a box an
+    animal detector found and a species classifier called "human" is a person). A confidence that is not
+    a number (NaN) is selected: nobody can say the box is safe to leave.
+    """
+    return [d for d in detections if any(_reaches(d.conf_as(c), t) for c, t in options.thresholds.items())]
+
+
+def _reaches(conf: float | None, threshold: float) -> bool:
+    return conf is not None and not conf < threshold
 
 
 def regions_to_hide(
@@ -84,6 +90,7 @@ def regions_to_hide(
     """
     regions = []
     for detection in select_detections(detections, options):
+        check_box_size(detection, stored_width, stored_height, orientation)
         upright = padded_box(detection.bbox, options.padding, options.edge_snap)
         stored = upright_to_stored(upright, orientation)
         box = to_pixels(stored, stored_width, stored_height)
@@ -92,6 +99,29 @@ def regions_to_hide(
         sigma = max(MIN_SIGMA_PX, options.strength * max(box.width, box.height) / SIGMA_DIVISOR)
         regions.append(Region(box=box, sigma=sigma, shape=options.shape))
     return regions
+
+
+def check_box_size(detection: Detection, stored_width: int, stored_height: int, orientation: int = 1) -> None:
+    """Raise :class:`ImageError` unless the detection's own box (before padding) covers at least one pixel
+    in each direction inside the frame.
+
+    A box of zero or sub-pixel width or height, with a coordinate that is not a number, or lying wholly
+    outside the frame does not say where the person is: padding it and rounding outwards would "blur" a
+    1 px strip and report the image blurred. Such an image fails instead.
+    """
+    x, y, w, h = detection.bbox
+    where = f"a selected {detection.category} detection's box {list(detection.bbox)}"
+    if not all(math.isfinite(v) for v in (x, y, w, h)):
+        raise ImageError(f"{where} has a coordinate that is not a number: nobody knows where to blur")
+    visible = (_clip(x), _clip(y), _clip(x + w), _clip(y + h))
+    x0, y0, x1, y1 = upright_to_stored(visible, orientation)
+    width_px, height_px = (x1 - x0) * stored_width, (y1 - y0) * stored_height
+    if width_px < 1.0 or height_px < 1.0:
+        raise ImageError(
+            f"{where} is an empty box: it covers {max(width_px, 0.0):.3g} x {max(height_px, 0.0):.3g} px of the "
+            f"{stored_width} x {stored_height} image (zero, under a pixel, or outside the frame), which does "
+            "not say where the person is, so the image is not written"
+        )
 
 
 def padded_box(bbox: Sequence[float], padding: float, edge_snap: float) -> NormBox:

@@ -2,16 +2,19 @@
 
 Actions (one per row of the report):
 
-========  ===============================================================================================
-blurred   written with every selected detection hidden
-copied    written byte for byte (or hard-linked): nothing to hide
-withheld  not written, because it is not known to be safe (not in the results, the detector failed on it,
-          unsupported file type, ambiguous results, link out of the folder)
-failed    not written, because reading, decoding, editing or writing it went wrong
-missing   listed in the results, but no such image is in the folder
-refused   listed in the results with a path outside the image folder: never read
-ignored   not an image (text files, spreadsheets); not written
-========  ===============================================================================================
+=========  ===============================================================================================
+blurred    written with every selected detection hidden
+copied     written byte for byte (or hard-linked): nothing to hide
+withheld   not written, because it is not known to be safe (not in the results, the detector failed on it,
+           unsupported file type, ambiguous results, link out of the folder)
+failed     not written, because reading, decoding, editing or writing it went wrong, or its results entry
+           is malformed (the reason names the entry's index and field)
+missing    listed in the results, but no such image is in the folder (or the entry's path is ambiguous)
+refused    listed in the results with a path outside the image folder (``../``, or another folder on this
+           machine): never read
+malformed  a results entry too broken to name a file (``input`` is its position, ``images[N]``)
+ignored    not an image (text files, spreadsheets); not written
+=========  ===============================================================================================
 """
 
 from __future__ import annotations
@@ -22,9 +25,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Iterator, Optional
 
-ACTIONS = ("blurred", "copied", "withheld", "failed", "missing", "refused", "ignored")
+ACTIONS = ("blurred", "copied", "withheld", "failed", "missing", "refused", "malformed", "ignored")
 WRITTEN_ACTIONS = ("blurred", "copied")
-PROBLEM_ACTIONS = ("withheld", "failed")
+PROBLEM_ACTIONS = ("withheld", "failed", "malformed")
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,17 @@ class ImageResult:
 
 
 COLUMNS = tuple(f.name for f in fields(ImageResult))
+MALFORMED_ENTRY = "malformed results entry"
+
+
+def _reason_key(result: ImageResult) -> str:
+    """The reason as the summary counts it: malformed entries' reasons name each entry, so they are counted
+    together (the report keeps each one)."""
+    if result.action == "malformed":
+        return "results entry names no usable file (the report lists each, as images[N])"
+    if result.reason.startswith(MALFORMED_ENTRY + ":"):
+        return f"{MALFORMED_ENTRY} (the report names each entry's index and field)"
+    return result.reason
 
 
 def result_to_row(result: ImageResult) -> list[str]:
@@ -110,6 +124,12 @@ class RunReport:
     processed: int = 0  # images handled in this run (the others were finished by an earlier run)
     elapsed_s: float = 0.0
     reasons: dict[str, int] = field(default_factory=dict)  # withheld/failed reasons and how often
+    #: Things the user must look at before sharing (few listed images, paths matched from another
+    #: machine's folder of another name, ...). The summary prints them first; R turns each into a warning.
+    warnings: list[str] = field(default_factory=list)
+    #: Results entries from other machines matched by their trailing part, and the folder prefixes removed.
+    matched_by_trailing_part: int = 0
+    trailing_part_prefixes: dict[str, int] = field(default_factory=dict)
 
     @property
     def images_per_second(self) -> float:
@@ -117,13 +137,14 @@ class RunReport:
 
     @property
     def ok(self) -> bool:
-        """True when no image was withheld or failed."""
+        """True when no image was withheld or failed and no results entry was malformed."""
         return not any(self.counts[a] for a in PROBLEM_ACTIONS)
 
     def add(self, result: ImageResult) -> None:
         self.counts[result.action] = self.counts.get(result.action, 0) + 1
         if result.action in PROBLEM_ACTIONS:
-            self.reasons[result.reason] = self.reasons.get(result.reason, 0) + 1
+            key = _reason_key(result)
+            self.reasons[key] = self.reasons.get(key, 0) + 1
 
     def images(self) -> Iterator[ImageResult]:
         """Every row of the CSV report, read back lazily."""
@@ -132,14 +153,20 @@ class RunReport:
     def summary(self) -> str:
         """A few lines a person can read: counts, time, speed, where the report is."""
         out = io.StringIO()
+        for warning in self.warnings:
+            out.write(f"WARNING: {warning}\n")
         images = sum(self.counts[a] for a in ("blurred", "copied", "withheld", "failed"))
         out.write(
             f"{images} images: {self.counts['blurred']} blurred, {self.counts['copied']} copied, "
             f"{self.counts['withheld']} withheld, {self.counts['failed']} failed\n"
         )
-        extra = [f"{self.counts[a]} {a}" for a in ("missing", "refused", "ignored") if self.counts[a]]
+        extra = [f"{self.counts[a]} {a}" for a in ("missing", "refused", "malformed", "ignored") if self.counts[a]]
         if extra:
             out.write("results entries / other files: " + ", ".join(extra) + "\n")
+        if self.matched_by_trailing_part:
+            removed = ", ".join(f"{prefix!r} ({count})" for prefix, count in self.trailing_part_prefixes.items())
+            out.write(f"{self.matched_by_trailing_part} results entries made on another machine were matched by "
+                      f"their trailing part, removing that machine's folder: {removed}\n")
         out.write(
             f"{self.processed} processed in {self.elapsed_s:.1f} s ({self.images_per_second:.1f} images/s)"
             + (f"; {images - self.processed} already done by an earlier run" if images > self.processed else "")

@@ -9,8 +9,16 @@
 #' @details Actions: `blurred` (written with every selected box hidden), `copied` (written unchanged:
 #'   nothing to hide), `withheld` (not written because not known to be safe: not in the results, the
 #'   detector failed on it, unsupported file type), `failed` (not written: reading, editing or writing it
-#'   went wrong), `missing` (listed in the results but not in the folder), `refused` (listed with a path
-#'   outside the image folder: never read), `ignored` (not an image).
+#'   went wrong, or its results entry is malformed: the reason names the entry's index and field),
+#'   `missing` (listed in the results but not in the folder, or its path could name two images),
+#'   `refused` (listed with a path outside the image folder, or in another folder on this computer:
+#'   never read), `malformed` (a results entry too broken to name a file; `input` is its position,
+#'   `images[N]`), `ignored` (not an image).
+#'
+#'   Category names are read through synonyms, whatever their case: `"people"`, `"human"` or
+#'   `"homo sapiens"` mean `"person"`, `"cars"` or `"truck"` mean `"vehicle"`. A category that the
+#'   results file does not define is an error (class `trapblur_options_error`) naming what it defines,
+#'   and so are results that list none of the images in `images`.
 #' @param images Folder of images (searched recursively). Windows paths (`"D:/cameras/2024"` or
 #'   `"D:\\cameras\\2024"`), spaces and non-ASCII characters are fine.
 #' @param results Path of the MegaDetector batch-output JSON file for `images` (any format version, and
@@ -40,14 +48,17 @@
 #'   still given (wrap in [suppressWarnings()] to silence them).
 #' @return A data frame with one row per image, read from the run's CSV report: `input` and `output`
 #'   (paths relative to `images` and `output`; `output` is `NA` for images not written), `action` (a
-#'   factor with levels `blurred`, `copied`, `withheld`, `failed`, `missing`, `refused`, `ignored`; see
-#'   Details), `regions` (number of regions
-#'   hidden), `max_person_conf` (highest person confidence in the results, `NA` if none) and `reason`,
+#'   factor with levels `blurred`, `copied`, `withheld`, `failed`, `missing`, `refused`, `malformed`,
+#'   `ignored`; see Details), `regions` (number of regions hidden), `max_person_conf` (highest person confidence in the results, `NA` if none) and `reason`,
 #'   plus any further columns the core writes. The attribute `"run"` holds a list with `output`,
-#'   `report_csv`, `results_json`, `counts` (a named integer vector), `total`, `elapsed_s` and
-#'   `images_per_second`.
+#'   `report_csv`, `results_json`, `counts` (a named integer vector), `total`, `elapsed_s`,
+#'   `images_per_second`, `matched_by_trailing_part` (results entries from another computer matched by
+#'   the end of their path) and `warnings` (the run's warnings, as text).
 #'
 #'   Withheld and failed images are reported with a warning of class `trapblur_withheld_warning`.
+#'   What the run says must be checked before sharing (under half of the images listed in the results,
+#'   results from another computer matched to a folder of another name) comes as warnings of class
+#'   `trapblur_run_warning`, one per message, before the others.
 #'   Errors are conditions of class `trapblur_error` and a subclass such as
 #'   `trapblur_options_error`, `trapblur_results_format_error` or `trapblur_output_folder_error`.
 #' @seealso [read_md_results()] to look at the detections first, [anonymise()] to detect and blur in one
@@ -100,7 +111,7 @@ blur_options <- function(threshold, strength, categories, padding, shape, method
   )
 }
 
-report_actions <- c("blurred", "copied", "withheld", "failed", "missing", "refused", "ignored")
+report_actions <- c("blurred", "copied", "withheld", "failed", "missing", "refused", "malformed", "ignored")
 
 report_col_classes <- c(input = "character", output = "character", action = "character",
                         regions = "integer", max_person_conf = "numeric", reason = "character")
@@ -140,11 +151,18 @@ run_report_frame <- function(report, quiet, verb) {
     counts = counts,
     total = as.integer(py_field("total", NA_integer_)),
     elapsed_s = as.double(py_field("elapsed_s", NA_real_)),
-    images_per_second = as.double(py_field("images_per_second", NA_real_))
+    images_per_second = as.double(py_field("images_per_second", NA_real_)),
+    matched_by_trailing_part = as.integer(py_field("matched_by_trailing_part", 0L)),
+    warnings = as.character(unlist(py_field("warnings", list())))
   )
   frame <- read_report_csv(run$report_csv)
   attr(frame, "run") <- run
   count <- function(action) if (action %in% names(counts)) counts[[action]] else 0L
+
+  # The core's own warnings first: they say whether the results fit the folder at all.
+  for (message in run$warnings) {
+    cli::cli_warn("{message}", class = "trapblur_run_warning")
+  }
 
   if (!quiet) {
     parts <- vapply(names(counts)[counts > 0], function(a) sprintf("%d %s", counts[[a]], a), character(1))

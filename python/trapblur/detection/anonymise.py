@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any, Callable, Sequence, Union
 
 from ..errors import OptionsError, ResultsFormatError
-from ..options import DEFAULT_THRESHOLD, ThresholdArg
+from ..options import DEFAULT_THRESHOLD, BlurOptions, ThresholdArg
 from ..pipeline import blur_dataset, check_folders
 from ..report import RunReport
 from ..results import Results, read_results
-from .models import resolve_model
+from .models import check_model_finds, resolve_model
 from .runner import DEFAULT_CONFIDENCE_FLOOR, detect, list_images
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,13 @@ def anonymise(
     The blur options are :func:`trapblur.blur_dataset`'s. ``detections_json`` (default
     ``<output>.detections.json`` beside the output folder) keeps the MegaDetector results used.
     ``progress`` follows blurring, ``detect_progress`` detection; both are called from the calling thread.
+
+    Refuses (:class:`~trapblur.OptionsError`) before detecting when the model cannot find a requested
+    category: the built-in person model finds no vehicles.
     """
+    # The blur options are checked (and category names resolved) before anything slow starts.
+    options = BlurOptions(threshold=threshold, strength=strength, padding=padding, shape=shape, method=method,
+                          categories=(categories,) if isinstance(categories, str) else tuple(categories))
     images_root, output_root = check_folders(Path(images), Path(output))
     target = Path(detections_json) if detections_json is not None else detections_path_for(output_root)
     if target.resolve().is_relative_to(images_root):
@@ -72,11 +78,18 @@ def anonymise(
     if copy_unlisted:
         # Every image the core can edit is detected; an unlisted file is one nobody checked.
         log.warning("copy_unlisted: files detect did not look at (not images it reads) will be copied unchanged")
+    info = resolve_model(model)
+    if info.spec is not None:  # known before loading: refuse before anything is detected
+        check_model_finds(options.categories, info.name, info.spec.categories)
     results = _reusable(target, images_root, model, device)
     if results is None:
         results = detect(images_root, model=model, output_json=target, device=device, batch_size=batch_size,
                          workers=workers, checkpoint_every=checkpoint_every, resume=True,
-                         progress=detect_progress)
+                         progress=detect_progress, categories=options.categories)
+    elif info.spec is None:
+        used = results.info.get("detector_metadata", {}).get("classes_used")
+        if isinstance(used, dict):
+            check_model_finds(options.categories, info.name, used.values())
     return blur_dataset(
         images_root, results, output_root, threshold=threshold, strength=strength, categories=categories,
         padding=padding, shape=shape, method=method, copy_unlisted=copy_unlisted,

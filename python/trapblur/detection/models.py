@@ -17,9 +17,10 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Iterable, Mapping, Sequence
 
-from ..errors import TrapblurError
+from ..categories import canonical_category
+from ..errors import OptionsError, TrapblurError
 
 MODEL_DIR_ENV = "TRAPBLUR_MODEL_DIR"
 CACHE_DIR_ENV = "TRAPBLUR_CACHE_DIR"
@@ -37,13 +38,8 @@ COCO_NAMES: tuple[str, ...] = (
     "teddy bear", "hair drier", "toothbrush",
 )
 
-_CATEGORY_OF_NAME: dict[str, str] = {
-    "person": "person", "human": "person", "people": "person",
-    "animal": "animal",
-    "vehicle": "vehicle", "bicycle": "vehicle", "car": "vehicle", "motorcycle": "vehicle",
-    "motorbike": "vehicle", "bus": "vehicle", "truck": "vehicle",
-    **{name: "animal" for name in COCO_NAMES[14:24]},  # bird .. giraffe
-}
+#: COCO's animal classes (bird .. giraffe), which MegaDetector calls "animal".
+_COCO_ANIMALS = frozenset(COCO_NAMES[14:24])
 
 #: MegaDetector's categories, in the order of their ids in MegaDetector files.
 MD_CATEGORIES: tuple[str, ...] = ("animal", "person", "vehicle")
@@ -54,8 +50,15 @@ class ModelError(TrapblurError):
 
 
 def megadetector_category(class_name: str) -> str | None:
-    """MegaDetector category ("animal", "person", "vehicle") for a detector's class name, or None to ignore it."""
-    return _CATEGORY_OF_NAME.get(class_name.strip().lower())
+    """MegaDetector category ("animal", "person", "vehicle") for a detector's class name, or None to ignore it.
+
+    Names are read as everywhere else (:func:`trapblur.categories.canonical_category`: ``Human``,
+    ``people``, ``Car`` ...); COCO's animal classes are animals.
+    """
+    canonical = canonical_category(class_name)
+    if canonical in MD_CATEGORIES:
+        return canonical
+    return "animal" if canonical in _COCO_ANIMALS else None
 
 
 def category_map(names: Mapping[int, str]) -> dict[int, str]:
@@ -87,6 +90,7 @@ class ModelSpec:
     licence: str = ""
     builtin: bool = False
     aliases: tuple[str, ...] = ()
+    categories: tuple[str, ...] = MD_CATEGORIES  # what it can find, as MegaDetector categories
 
 
 _MD_RELEASES = "https://github.com/agentmorris/MegaDetector/releases/download"
@@ -105,6 +109,7 @@ REGISTRY: tuple[ModelSpec, ...] = (
         licence="AGPL-3.0 (Ultralytics weights)",
         builtin=True,
         aliases=("builtin", "yolo11n-pose"),
+        categories=("person",),
     ),
     ModelSpec(
         name="md-v5a",
@@ -151,6 +156,27 @@ REGISTRY: tuple[ModelSpec, ...] = (
 )
 
 DEFAULT_MODEL_ORDER: tuple[str, ...] = ("md-v5a", "builtin-person")
+
+
+def check_model_finds(requested: Sequence[str], model: str, finds: Iterable[str]) -> None:
+    """Refuse to detect with a model that cannot find every ``requested`` category (canonical names).
+
+    Raises :class:`OptionsError` saying what the model finds and which known models find the rest: a run
+    whose model cannot see vehicles would otherwise report every number plate "copied", nothing to hide.
+    """
+    found = set(finds)
+    missing = [c for c in requested if c not in found]
+    if not missing:
+        return
+    able = [spec.name for spec in REGISTRY if all(c in spec.categories for c in missing)]
+    raise OptionsError(
+        f"model {model!r} finds only {', '.join(sorted(found)) or 'nothing trapblur uses'}, so it cannot detect "
+        f"{', '.join(missing)}: nothing would be blurred for {'it' if len(missing) == 1 else 'them'}. "
+        + (f"Models that can: {', '.join(able)} (`trapblur models` says which are here; "
+           f"`trapblur models fetch {able[0]}` gets one), or a model file with such classes."
+           if able else "No known model can; give a model file with such classes.")
+        + " Or leave it out of categories"
+    )
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Union
+from typing import Any, Callable, Iterable, Iterator, Sequence, Union
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from ..errors import ImageError, OptionsError, OutputFolderError, ResultsFormatE
 from ..results import Detection, ImageEntry, Results, read_results, write_results
 from . import postprocess
 from .backends import LoadedModel, load_model
-from .models import resolve_model
+from .models import category_map, check_model_finds, resolve_model
 from .preprocess import Letterboxed, letterbox, read_upright, to_tensor_layout
 
 log = logging.getLogger(__name__)
@@ -78,6 +78,7 @@ def detect(
     resume: bool = True,
     progress: Progress | None = None,
     backend: str = "auto",
+    categories: Sequence[str] | None = None,
 ) -> Results:
     """Find animals, people and vehicles in every image under ``images`` and return MegaDetector results.
 
@@ -92,6 +93,9 @@ def detect(
     and, with ``resume=True``, a later call with the same model continues from them.
 
     ``progress(done, total)`` is called from the calling thread.
+
+    ``categories`` (canonical names): refuse with :class:`OptionsError`, once the model is loaded and
+    before any image is read, when the model cannot find one of them.
     """
     root = Path(images)
     if not root.exists():
@@ -108,6 +112,8 @@ def detect(
         raise OptionsError("checkpoint_every needs output_json (the checkpoint is written beside it)")
     files = list_images(root, recursive)
     loaded = load_model(resolve_model(model), device=device, image_size=image_size, backend=backend)
+    if categories:
+        check_model_finds(categories, loaded.info.name, category_map(loaded.names).values())
     log.info("detecting in %d images under %s with %s", len(files), root, loaded.label)
     info = detection_info(loaded, confidence_floor)
 

@@ -133,11 +133,11 @@ test_that("per-category thresholds, categories and methods reach the core", {
 test_that("Python-side errors arrive as classed R errors with the Python message", {
   skip_if_no_blur()
   ex <- trapblur_example()
-  bad <- write_json_text('{"detection_categories": {"2": "person"}, "images": [{"file": "a.jpg", "detections": 7}]}')
+  bad <- write_json_text('{"detection_categories": {"2": "person"}, "images": {"a.jpg": []}}')
   err <- tryCatch(blur_people(ex$images, bad, tempfile(), quiet = TRUE), error = identity)
   expect_s3_class(err, "trapblur_results_format_error")
   expect_s3_class(err, "trapblur_error")
-  expect_match(conditionMessage(err), "'detections' must be a list or null", fixed = TRUE)
+  expect_match(conditionMessage(err), "'images' must be a list", fixed = TRUE)
   expect_identical(conditionCall(err), quote(blur_people()))
 
   expect_error(blur_people(ex$images, ex$results, file.path(ex$images, "out"), quiet = TRUE),
@@ -149,6 +149,44 @@ test_that("Python-side errors arrive as classed R errors with the Python message
   caught <- tryCatch(blur_people(ex$images, bad, tempfile(), quiet = TRUE),
                      trapblur_results_format_error = function(e) "format problem")
   expect_identical(caught, "format problem")
+})
+
+test_that("category names go through synonyms; names the results do not define are options errors", {
+  skip_if_no_blur()
+  ex <- trapblur_example()
+  res <- suppressWarnings(blur_people(ex$images, ex$results, ex$output, categories = "people", quiet = TRUE))
+  expect_gt(sum(res$action == "blurred"), 0L)
+  expect_error(blur_people(ex$images, ex$results, tempfile(), categories = c("person", "dogs"), quiet = TRUE),
+               class = "trapblur_options_error", regexp = "no category in this results file means 'dogs'")
+  elsewhere <- write_json_text('{"detection_categories": {"2": "person"}, "images": [{"file": "x/none.jpg", "detections": []}]}')
+  expect_error(blur_people(ex$images, elsewhere, tempfile(), quiet = TRUE),
+               class = "trapblur_results_mismatch_error", regexp = "Wrong results file, or wrong image folder")
+})
+
+test_that("the core's run warnings become R warnings of class trapblur_run_warning", {
+  skip_if_no_blur()
+  ex <- trapblur_example()
+  doc <- jsonlite::read_json(ex$results, simplifyVector = FALSE)
+  expect_gte(length(doc$images), 5L)
+  doc$images <- doc$images[1:2] # two of the five images listed: under half
+  few <- file.path(tempfile("md-"), "few.json")
+  dir.create(dirname(few))
+  jsonlite::write_json(doc, few, auto_unbox = TRUE, null = "null", digits = NA)
+  run_warnings <- list()
+  res <- withCallingHandlers(
+    blur_people(ex$images, few, ex$output, quiet = TRUE),
+    trapblur_run_warning = function(w) {
+      run_warnings[[length(run_warnings) + 1]] <<- w
+      invokeRestart("muffleWarning")
+    },
+    trapblur_withheld_warning = function(w) invokeRestart("muffleWarning")
+  )
+  expect_length(run_warnings, 1L)
+  flat <- function(x) gsub("\\s+", " ", x) # cli may wrap long messages
+  expect_match(flat(conditionMessage(run_warnings[[1]])), "only 2 of the 5 images", fixed = TRUE)
+  expect_length(attr(res, "run")$warnings, 1L)
+  expect_match(attr(res, "run")$warnings, "only 2 of the 5 images", fixed = TRUE)
+  expect_identical(sum(res$action == "withheld"), 3L)
 })
 
 test_that("progress and the summary show unless quiet = TRUE", {

@@ -63,11 +63,12 @@ test_that("trapblur_config() reports the core it found", {
 test_that("Python exceptions become R errors classed by their Python class", {
   skip_if_no_trapblur()
   tb <- trapblur:::trapblur_module()
-  bad <- write_json_text('{"detection_categories": {"1": "animal"}, "images": [{"file": 3}]}')
+  # (a fault of the file as a whole: one bad image entry only fails that image)
+  bad <- write_json_text('{"detection_categories": {"1": "animal"}, "images": {"file": 3}}')
   err <- tryCatch(trapblur:::with_python_errors(tb$read_results(bad)), error = identity)
   expect_s3_class(err, c("trapblur_results_format_error", "trapblur_python_error", "trapblur_error",
                          "error", "condition"), exact = TRUE)
-  expect_match(conditionMessage(err), "'file' must be a non-empty string", fixed = TRUE)
+  expect_match(conditionMessage(err), "'images' must be a list", fixed = TRUE)
   expect_identical(err$python_type, "ResultsFormatError")
 
   # a Python error that is not trapblur's own still arrives as a trapblur_python_error
