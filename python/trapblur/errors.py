@@ -25,3 +25,10 @@ class OutputFolderError(TrapblurError):
 
 class ImageError(TrapblurError):
     """One image cannot be read, decoded, edited or written. The batch withholds it and goes on."""
+
+
+class CorrectionsFormatError(TrapblurError):
+    """A reviewer's corrections file is missing, unreadable, or lacks the columns it needs.
+
+    Problems in single rows (an unknown image, a box out of range) do not raise: they are reported per row.
+    """

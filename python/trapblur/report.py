@@ -38,6 +38,7 @@ class ImageResult:
     max_person_conf: Optional[float] = None
     encoding: str = ""  # how the output was made: copy, link, lossless, reencode (empty when nothing was written)
     reason: str = ""
+    correction: str = ""  # what a reviewer's corrections file did to this image (empty: nothing)
 
     @property
     def written(self) -> bool:
@@ -64,6 +65,7 @@ def row_to_result(row: dict[str, str]) -> ImageResult:
         max_person_conf=float(conf) if conf else None,
         encoding=row.get("encoding", ""),
         reason=row.get("reason", ""),
+        correction=row.get("correction", ""),
     )
 
 
@@ -110,6 +112,8 @@ class RunReport:
     processed: int = 0  # images handled in this run (the others were finished by an earlier run)
     elapsed_s: float = 0.0
     reasons: dict[str, int] = field(default_factory=dict)  # withheld/failed reasons and how often
+    corrected: dict[str, int] = field(default_factory=dict)  # images a reviewer corrected, by kind
+    correction_problems: list[str] = field(default_factory=list)  # corrections rows that were not applied
 
     @property
     def images_per_second(self) -> float:
@@ -117,13 +121,17 @@ class RunReport:
 
     @property
     def ok(self) -> bool:
-        """True when no image was withheld or failed."""
-        return not any(self.counts[a] for a in PROBLEM_ACTIONS)
+        """True when no image was withheld or failed, and every corrections row was applied."""
+        return not any(self.counts[a] for a in PROBLEM_ACTIONS) and not self.correction_problems
 
     def add(self, result: ImageResult) -> None:
         self.counts[result.action] = self.counts.get(result.action, 0) + 1
         if result.action in PROBLEM_ACTIONS:
             self.reasons[result.reason] = self.reasons.get(result.reason, 0) + 1
+        if result.correction:
+            kind = result.correction.split(" ", 1)[0].rstrip(":")
+            kind = "box" if kind.isdigit() else kind  # "2 boxes [...]"
+            self.corrected[kind] = self.corrected.get(kind, 0) + 1
 
     def images(self) -> Iterator[ImageResult]:
         """Every row of the CSV report, read back lazily."""
@@ -147,5 +155,15 @@ class RunReport:
         )
         for reason, count in sorted(self.reasons.items(), key=lambda item: -item[1])[:8]:
             out.write(f"  {count:>6} x {reason}\n")
+        if self.corrected:
+            kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(self.corrected.items()))
+            out.write(f"corrected by the reviewer: {sum(self.corrected.values())} images ({kinds}; "
+                      "see the report's correction column)\n")
+        if self.correction_problems:
+            out.write(f"{len(self.correction_problems)} corrections rows not applied:\n")
+            for line in self.correction_problems[:8]:
+                out.write(f"  {line}\n")
+            if len(self.correction_problems) > 8:
+                out.write(f"  ... and {len(self.correction_problems) - 8} more\n")
         out.write(f"report: {self.report_csv}\nresults for the output: {self.results_json}\n")
         return out.getvalue()
