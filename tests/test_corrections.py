@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -177,6 +179,9 @@ def test_round_trip_a_missed_person_is_blurred_and_only_that_image_is_redone(
     assert rows["cam1/missed.jpg"]["action"] == "blurred"
     assert rows["cam1/missed.jpg"]["correction"] == "box [0.55, 0.15, 0.25, 0.5] (note: behind the post)"
     assert second.corrected == {"box": 1} and "corrected by the reviewer: 1 images" in second.summary()
+    state = json.loads((share / ".trapblur" / "run.json").read_text())
+    assert state["corrections"]["sha256"] == hashlib.sha256(fix.read_bytes()).hexdigest()
+    assert state["images"] == str(images.resolve()) and state["complete"]
     # The missed person's pixels are blurred; outside the padded box the picture is as it was.
     original, output = decode(images / "cam1/missed.jpg"), decode(share / "cam1/missed.jpg")
     assert detail_energy(_region(output, MISSED)) < 0.25 * detail_energy(_region(original, MISSED))
