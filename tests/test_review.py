@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import io
 import re
 from pathlib import Path
 
@@ -144,11 +145,11 @@ def test_thumbnails_are_upright_small_and_made_with_reduced_decoding(tmp_path: P
     big = tmp_path / "big.jpg"
     big.write_bytes(make_camera_jpeg(4032, 3024, seed=5, orientation=6))  # shown rotated: 3024 x 4032
     data = thumbnail(big)
-    image = Image.open(__import__("io").BytesIO(data))
+    image = Image.open(io.BytesIO(data))
     assert image.format == "JPEG" and image.size == (240, 320)
     grey = tmp_path / "grey.png"
     cv2.imwrite(str(grey), np.full((100, 300), 128, np.uint8))
-    assert Image.open(__import__("io").BytesIO(thumbnail(grey))).size == (300, 100)
+    assert Image.open(io.BytesIO(thumbnail(grey))).size == (300, 100)
     (tmp_path / "empty.jpg").write_bytes(b"")
     with pytest.raises(ImageError, match="empty file"):
         thumbnail(tmp_path / "empty.jpg")

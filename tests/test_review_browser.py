@@ -22,7 +22,7 @@ from PIL import Image
 from trapblur import blur_dataset, review
 from trapblur.corrections import read_corrections
 
-from _review_support import LOW_BOX, SCRIPT_NAME, XSS_NAME, build_run
+from _review_support import SCRIPT_NAME, XSS_NAME, build_run
 from conftest import decode, detail_energy
 
 REQUIRE_BROWSER = os.environ.get("TRAPBLUR_REQUIRE_BROWSER") == "1"
