@@ -16,6 +16,14 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libturbojpeg\.so\.0'; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends libturbojpeg0 >/dev/null
 fi
 export TRAPBLUR_REQUIRE_TURBOJPEG=1
+# Headless Chromium and its driver (Debian packages) for the review page's browser tests; selenium comes
+# with the test extra.
+if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
+fi
+export TRAPBLUR_REQUIRE_BROWSER=1
 # The R suite (installs R from Debian when missing; testthat against the real core; R CMD check).
 bash scripts/test_r.sh
 # rpy2 compiles against R's headers, so it comes after R; it drives the Python -> R -> Python test.

@@ -284,3 +284,19 @@ def test_onnx_copies_are_made_once_per_input_shape_and_reused(tmp_path, monkeypa
     assert len(list(folder.glob("*.onnx"))) == 2
     load_model(resolve_model("builtin-person"), device="cpu").forward(batch)  # a new load reuses the copy
     assert copies[0].stat().st_mtime_ns == made
+
+
+def test_anonymise_applies_a_reviewers_corrections(images, builtin, tmp_path):
+    import cv2
+
+    fix = tmp_path / "corrections.csv"
+    fix.write_text("file,action,box,note\nempty_stn_blank.jpg,blur-image,,\nvehicle_stn_vehicle.jpg,withhold,,plates\n")
+    output = tmp_path / "shareable"
+    report = trapblur.anonymise(images, output, model="builtin-person", threshold=0.25, corrections=fix)
+    rows = {r.input: r for r in report.images()}
+    assert rows["vehicle_stn_vehicle.jpg"].action == "withheld" and "plates" in rows["vehicle_stn_vehicle.jpg"].reason
+    assert not (output / "vehicle_stn_vehicle.jpg").exists()
+    assert rows["empty_stn_blank.jpg"].action == "blurred" and rows["empty_stn_blank.jpg"].correction == "blur-image"
+    before, after = cv2.imread(str(images / "empty_stn_blank.jpg")), cv2.imread(str(output / "empty_stn_blank.jpg"))
+    assert cv2.Laplacian(after, cv2.CV_64F).var() < 0.2 * cv2.Laplacian(before, cv2.CV_64F).var()
+    assert report.corrected == {"blur-image": 1, "withhold": 1}

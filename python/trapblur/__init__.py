@@ -6,16 +6,20 @@ The public API is small: :func:`blur_dataset` for a folder, :func:`blur_image` f
 
 from ._version import __version__
 from .detection import ModelError, ModelInfo, anonymise, detect, fetch_model, list_models
-from .errors import ImageError, OptionsError, OutputFolderError, ResultsFormatError, TrapblurError
+from .errors import (
+    CorrectionsFormatError, ImageError, OptionsError, OutputFolderError, ResultsFormatError, TrapblurError,
+)
 from .example import ExampleDataset, make_example_dataset
 from .options import BlurOptions
 from .pipeline import blur_dataset
 from .report import ImageResult, RunReport
 from .results import Detection, ImageEntry, Results, read_results, write_results
+from .review import ReviewPage, review
 from .single import blur_image
 
 __all__ = [
     "BlurOptions",
+    "CorrectionsFormatError",
     "Detection",
     "ExampleDataset",
     "ImageEntry",
@@ -27,6 +31,7 @@ __all__ = [
     "OutputFolderError",
     "Results",
     "ResultsFormatError",
+    "ReviewPage",
     "RunReport",
     "TrapblurError",
     "__version__",
@@ -38,5 +43,6 @@ __all__ = [
     "list_models",
     "make_example_dataset",
     "read_results",
+    "review",
     "write_results",
 ]

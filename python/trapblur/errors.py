@@ -29,3 +29,10 @@ class ImageError(TrapblurError):
 
 class ResultsMismatchError(OptionsError):
     """The results file does not describe the image folder: not one image in it is listed."""
+
+
+class CorrectionsFormatError(TrapblurError):
+    """A reviewer's corrections file is missing, unreadable, or lacks the columns it needs.
+
+    Problems in single rows (an unknown image, a box out of range) do not raise: they are reported per row.
+    """

@@ -10,6 +10,8 @@ Guarantees
 * **Atomic and resumable.** Each file is written to a temporary name and renamed. Finished images are
   journalled in ``.trapblur/journal.csv`` as they complete; a re-run with the same settings and results
   skips them, a re-run with different ones refuses to mix the two (``overwrite=True`` redoes everything).
+  A reviewer's corrections file (:mod:`.corrections`) is not part of those settings: a re-run with a new
+  or changed one redoes just the images whose corrections changed.
 * **Streaming.** Images are decoded a few at a time in a thread pool (the codecs release the GIL); rows
   are written as they complete, in folder order, so memory does not grow with the number of images.
 """
@@ -34,6 +36,7 @@ from ._version import __version__
 from .atomic import copy_atomically, link_atomically, remove_partial_files, write_bytes_atomically, write_text_atomically
 from .codecs import inspect_image, sniff_format
 from .categories import check_defined
+from .corrections import AppliedCorrections, apply_to_files, match_corrections, read_corrections
 from .dataset import Dataset, ImageFile, build_dataset, check_listing
 from .errors import ImageError, OptionsError, OutputFolderError
 from .options import DEFAULT_THRESHOLD, BlurOptions, ThresholdArg
@@ -85,6 +88,7 @@ def blur_dataset(
     overwrite: bool = False,
     workers: int | None = None,
     jpeg_mode: str = "lossless",
+    corrections: PathLike | None = None,
     progress: Progress | None = None,
 ) -> RunReport:
     """Write a shareable copy of the image folder ``images`` to ``output`` with every person blurred.
@@ -99,6 +103,10 @@ def blur_dataset(
     (arithmetic-coded, CMYK, ...) are re-encoded. ``"reencode"`` decodes and re-encodes each blurred JPEG
     with the source's own tables and subsampling. The report's ``encoding`` column says which path each
     image took.
+    ``corrections`` is a reviewer's corrections CSV (what ``trapblur review``'s page saves; see
+    :mod:`trapblur.corrections`): boxes to blur whatever the threshold, whole images to blur, images to
+    withhold. The report's ``correction`` column says what it did to each image; rows that name no image of
+    the folder are listed in ``report.correction_problems``.
     ``progress(done, total)`` is called from the calling thread after each image.
 
     Returns a :class:`RunReport`; ``report.ok`` is False when any image was withheld or failed.
@@ -108,7 +116,8 @@ def blur_dataset(
         padding=padding, shape=shape, method=method,
     )
     settings = RunSettings(copy_unlisted, link_unchanged, overwrite, workers, jpeg_mode)
-    return run_batch(Path(images), results, Path(output), options, settings, progress)
+    return run_batch(Path(images), results, Path(output), options, settings, progress,
+                     corrections=None if corrections is None else Path(corrections))
 
 
 def run_batch(
@@ -118,9 +127,11 @@ def run_batch(
     options: BlurOptions,
     settings: RunSettings,
     progress: Progress | None = None,
+    corrections: Path | None = None,
 ) -> RunReport:
     """:func:`blur_dataset` with its options already checked."""
     started = time.perf_counter()
+    started_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     images_root, output_root = check_folders(images, output)
     results = results if isinstance(results, Results) else read_results(results)
     source = str(results.source or "the results")
@@ -129,10 +140,21 @@ def run_batch(
     warnings = check_listing(dataset, images_root, source, settings.copy_unlisted)
     for warning in warnings:  # the report carries them to the summary and to R's warnings
         log.info("warning: %s", warning)
+    applied = None
+    if corrections is not None:
+        applied = match_corrections(read_corrections(corrections), (f.relative for f in dataset.files))
+        dataset = dataclasses.replace(
+            dataset, files=apply_to_files(dataset.files, applied, reviewer_category(options), settings.copy_unlisted)
+        )
+    corrected = applied.descriptions() if applied else {}
     fingerprint = {"options": options.describe(), "copy_unlisted": settings.copy_unlisted,
                    "jpeg_mode": settings.jpeg_mode, "results": results_fingerprint(results)}
     state = output_root / STATE_FOLDER
     finished = prepare_output(output_root, state, fingerprint, settings.overwrite)
+    # Corrections are not in the fingerprint: an image finished under other corrections is redone.
+    finished = {name: r for name, r in finished.items() if r.correction == corrected.get(name, "")}
+    run_info = _run_info(images_root, results, applied)
+    _write_state(state, fingerprint, complete=False, run_info=run_info)
 
     report = RunReport(
         output=str(output_root),
@@ -142,7 +164,10 @@ def run_batch(
         warnings=warnings,
         matched_by_trailing_part=dataset.matched_by_trailing_part,
         trailing_part_prefixes=dict(dataset.trailing_part_prefixes),
+        correction_problems=applied.problem_lines() if applied else [],
     )
+    for line in report.correction_problems:
+        log.warning("correction not applied: %s", line)
     journal_path = state / "journal.csv"
     writer = ResultsWriter(
         Path(report.results_json),
@@ -155,6 +180,8 @@ def run_batch(
         with ReportWriter(journal_path) as journal:
 
             def record(result: ImageResult, file: ImageFile | None) -> None:
+                if file is not None and result.correction != corrected.get(file.relative, ""):
+                    result = dataclasses.replace(result, correction=corrected[file.relative])
                 journal.write(result)
                 report.add(result)
                 if file is not None and result.written:
@@ -168,7 +195,10 @@ def run_batch(
         if completed:
             writer.close()
             os.replace(journal_path, report.report_csv)
-            _write_state(state, fingerprint, complete=True)
+            elapsed = time.perf_counter() - started
+            _write_state(state, fingerprint, complete=True, run_info={
+                **run_info, "started": started_at, "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                "elapsed_s": round(elapsed, 3), "processed": report.processed})
         else:
             writer.discard()
     report.elapsed_s = time.perf_counter() - started
@@ -376,9 +406,24 @@ def prepare_output(output_root: Path, state: Path, fingerprint: dict[str, Any], 
     return finished
 
 
-def _write_state(state: Path, fingerprint: dict[str, Any], complete: bool) -> None:
-    document = {"trapblur_version": __version__, "complete": complete, "fingerprint": fingerprint}
+def _write_state(state: Path, fingerprint: dict[str, Any], complete: bool,
+                 run_info: Mapping[str, Any] | None = None) -> None:
+    document = {"trapblur_version": __version__, "complete": complete, "fingerprint": fingerprint,
+                **(run_info or {})}
     write_text_atomically(state / "run.json", json.dumps(document, indent=1))
+
+
+def _run_info(images_root: Path, results: Results, applied: AppliedCorrections | None) -> dict[str, Any]:
+    """Where the run's inputs are (for ``trapblur review``, which shows the originals) and its corrections."""
+    info: dict[str, Any] = {"images": str(images_root), "results_file": str(results.source or "")}
+    if applied is not None:
+        info["corrections"] = applied.record()
+    return info
+
+
+def reviewer_category(options: BlurOptions) -> str:
+    """The category a reviewer's box is blurred as: person when people are blurred, else the first one."""
+    return "person" if "person" in options.categories else options.categories[0]
 
 
 def _difference(before: Mapping[str, Any], now: Mapping[str, Any]) -> str:

@@ -41,6 +41,7 @@ class ImageResult:
     max_person_conf: Optional[float] = None
     encoding: str = ""  # how the output was made: copy, link, lossless, reencode (empty when nothing was written)
     reason: str = ""
+    correction: str = ""  # what a reviewer's corrections file did to this image (empty: nothing)
 
     @property
     def written(self) -> bool:
@@ -78,6 +79,7 @@ def row_to_result(row: dict[str, str]) -> ImageResult:
         max_person_conf=float(conf) if conf else None,
         encoding=row.get("encoding", ""),
         reason=row.get("reason", ""),
+        correction=row.get("correction", ""),
     )
 
 
@@ -130,6 +132,8 @@ class RunReport:
     #: Results entries from other machines matched by their trailing part, and the folder prefixes removed.
     matched_by_trailing_part: int = 0
     trailing_part_prefixes: dict[str, int] = field(default_factory=dict)
+    corrected: dict[str, int] = field(default_factory=dict)  # images a reviewer corrected, by kind
+    correction_problems: list[str] = field(default_factory=list)  # corrections rows that were not applied
 
     @property
     def images_per_second(self) -> float:
@@ -137,14 +141,19 @@ class RunReport:
 
     @property
     def ok(self) -> bool:
-        """True when no image was withheld or failed and no results entry was malformed."""
-        return not any(self.counts[a] for a in PROBLEM_ACTIONS)
+        """True when no image was withheld or failed, no results entry was malformed, and every corrections
+        row was applied."""
+        return not any(self.counts[a] for a in PROBLEM_ACTIONS) and not self.correction_problems
 
     def add(self, result: ImageResult) -> None:
         self.counts[result.action] = self.counts.get(result.action, 0) + 1
         if result.action in PROBLEM_ACTIONS:
             key = _reason_key(result)
             self.reasons[key] = self.reasons.get(key, 0) + 1
+        if result.correction:
+            kind = result.correction.split(" ", 1)[0].rstrip(":")
+            kind = "box" if kind.isdigit() else kind  # "2 boxes [...]"
+            self.corrected[kind] = self.corrected.get(kind, 0) + 1
 
     def images(self) -> Iterator[ImageResult]:
         """Every row of the CSV report, read back lazily."""
@@ -174,5 +183,15 @@ class RunReport:
         )
         for reason, count in sorted(self.reasons.items(), key=lambda item: -item[1])[:8]:
             out.write(f"  {count:>6} x {reason}\n")
+        if self.corrected:
+            kinds = ", ".join(f"{n} {kind}" for kind, n in sorted(self.corrected.items()))
+            out.write(f"corrected by the reviewer: {sum(self.corrected.values())} images ({kinds}; "
+                      "see the report's correction column)\n")
+        if self.correction_problems:
+            out.write(f"{len(self.correction_problems)} corrections rows not applied:\n")
+            for line in self.correction_problems[:8]:
+                out.write(f"  {line}\n")
+            if len(self.correction_problems) > 8:
+                out.write(f"  ... and {len(self.correction_problems) - 8} more\n")
         out.write(f"report: {self.report_csv}\nresults for the output: {self.results_json}\n")
         return out.getvalue()

@@ -44,6 +44,10 @@
 #'   blocks; files that cannot be edited so are re-encoded); `"reencode"` decodes and re-encodes the
 #'   photograph with its own quantisation tables and subsampling. The `encoding` column of the result says
 #'   which path each image took.
+#' @param corrections `NULL`, or the path of a reviewer's corrections file (`corrections.csv`, as saved by
+#'   the page of [review_run()]): its boxes are blurred whatever the threshold, and its "blur-image" and
+#'   "withhold" rows hide or keep out whole images. The `correction` column says what it did to each image;
+#'   a re-run with a new or changed file redoes only the images it touches.
 #' @param quiet If `TRUE`, show no progress bar or summary. Warnings about withheld or failed images are
 #'   still given (wrap in [suppressWarnings()] to silence them).
 #' @return A data frame with one row per image, read from the run's CSV report: `input` and `output`
@@ -75,10 +79,11 @@ blur_people <- function(images, results, output, threshold = 0.1, strength = 1, 
                         padding = 0.1, shape = c("rectangle", "ellipse"),
                         method = c("gaussian", "pixelate", "fill"), copy_unlisted = FALSE,
                         link_unchanged = FALSE, overwrite = FALSE, workers = NULL,
-                        jpeg_mode = c("lossless", "reencode"), quiet = FALSE) {
+                        jpeg_mode = c("lossless", "reencode"), corrections = NULL, quiet = FALSE) {
   call <- sys.call()[1]
   images <- check_existing_dir(images, call = call)
   results <- check_existing_file(results, call = call)
+  corrections <- corrections_argument(corrections, call = call)
   output <- check_output_dir(output, images, call = call)
   options <- blur_options(threshold = threshold, strength = strength, categories = categories,
                           padding = padding, shape = shape, method = method, copy_unlisted = copy_unlisted,
@@ -87,7 +92,7 @@ blur_people <- function(images, results, output, threshold = 0.1, strength = 1, 
   quiet <- check_flag(quiet, call = call)
 
   tb <- trapblur_module(call = call)
-  args <- c(list(images, results, output), options,
+  args <- c(list(images, results, output), options, corrections,
             list(progress = progress_callback(quiet, "Blurring", envir = environment())))
   report <- with_python_errors(do.call(tb$blur_dataset, args), call = call)
   run_report_frame(report, quiet = quiet, verb = "Blurred")
@@ -114,7 +119,8 @@ blur_options <- function(threshold, strength, categories, padding, shape, method
 report_actions <- c("blurred", "copied", "withheld", "failed", "missing", "refused", "malformed", "ignored")
 
 report_col_classes <- c(input = "character", output = "character", action = "character",
-                        regions = "integer", max_person_conf = "numeric", reason = "character")
+                        regions = "integer", max_person_conf = "numeric", reason = "character",
+                        correction = "character")
 
 # The per-image data frame, read from the CSV the core wrote (not passed as big lists through reticulate).
 read_report_csv <- function(path) {

@@ -106,10 +106,11 @@ anonymise <- function(images, output, model = NULL, device = NULL, threshold = 0
                       categories = "person", padding = 0.1, shape = c("rectangle", "ellipse"),
                       method = c("gaussian", "pixelate", "fill"), copy_unlisted = FALSE,
                       link_unchanged = FALSE, overwrite = FALSE, workers = NULL,
-                      jpeg_mode = c("lossless", "reencode"), quiet = FALSE, ...) {
+                      jpeg_mode = c("lossless", "reencode"), corrections = NULL, quiet = FALSE, ...) {
   call <- sys.call()[1]
   images <- check_existing_dir(images, call = call)
   output <- check_output_dir(output, images, call = call)
+  corrections <- corrections_argument(corrections, call = call)
   model <- check_string(model, call = call, null_ok = TRUE)
   device <- check_string(device, call = call, null_ok = TRUE)
   options <- blur_options(threshold = threshold, strength = strength, categories = categories,
@@ -122,7 +123,7 @@ anonymise <- function(images, output, model = NULL, device = NULL, threshold = 0
 
   tb <- trapblur_module(call = call)
   require_detection(tb, "anonymise", call)
-  args <- c(list(images, output), list(model = model, device = device), options, dots,
+  args <- c(list(images, output), list(model = model, device = device), options, corrections, dots,
             list(progress = progress_callback(quiet, "Anonymising", envir = environment())))
   report <- with_python_errors(do.call(tb$anonymise, args), call = call)
   run_report_frame(report, quiet = quiet, verb = "Blurred")

@@ -37,6 +37,12 @@ def add_blur_arguments(parser: argparse.ArgumentParser) -> None:
         help="grow each box by P x its width/height on every side (0-1; default 0.1): detector boxes are "
         "often tight around hair, elbows and feet",
     )
+    what.add_argument(
+        "--corrections", default=None, metavar="CSV",
+        help="a reviewer's corrections (what `trapblur review`'s page saves): boxes blurred whatever the "
+        "threshold, whole images blurred or withheld. A re-run with a new or changed file redoes only the "
+        "images it touches",
+    )
     how = parser.add_argument_group("how it is blurred")
     how.add_argument(
         "--strength", type=float, default=1.0, metavar="S",
@@ -88,6 +94,7 @@ def blur_keywords(args: argparse.Namespace) -> dict:
         threshold=threshold, categories=categories, padding=args.padding, strength=args.strength,
         method=args.method, shape=args.shape, copy_unlisted=args.copy_unlisted,
         link_unchanged=args.link, overwrite=args.overwrite, workers=args.workers, jpeg_mode=args.jpeg_mode,
+        corrections=args.corrections,
     )
 
 

@@ -53,6 +53,7 @@ def anonymise(
     overwrite: bool = False,
     workers: int | None = None,
     jpeg_mode: str = "lossless",
+    corrections: PathLike | None = None,
     batch_size: int | None = None,
     checkpoint_every: int | None = 500,
     progress: Progress | None = None,
@@ -63,6 +64,8 @@ def anonymise(
 
     The blur options are :func:`trapblur.blur_dataset`'s. ``detections_json`` (default
     ``<output>.detections.json`` beside the output folder) keeps the MegaDetector results used.
+    ``corrections`` is a reviewer's corrections CSV, applied on top of the detections as in
+    :func:`trapblur.blur_dataset`.
     ``progress`` follows blurring, ``detect_progress`` detection; both are called from the calling thread.
 
     Refuses (:class:`~trapblur.OptionsError`) before detecting when the model cannot find a requested
@@ -94,7 +97,7 @@ def anonymise(
         images_root, results, output_root, threshold=threshold, strength=strength, categories=categories,
         padding=padding, shape=shape, method=method, copy_unlisted=copy_unlisted,
         link_unchanged=link_unchanged, overwrite=overwrite, workers=workers, jpeg_mode=jpeg_mode,
-        progress=progress,
+        corrections=corrections, progress=progress,
     )
 
 
