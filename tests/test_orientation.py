@@ -570,3 +570,25 @@ def test_decision_table_rows() -> None:
 def test_unreadable_primary_exif_is_an_image_error() -> None:
     with pytest.raises(ImageError, match="EXIF orientation"):
         read_evidence(b"\xff\xd8" + app1(b"Exif\x00\x00XX*\x00\x08\x00\x00\x00") + b"\xff\xd9", "JPEG")
+
+
+@pytest.mark.parametrize("kind", ["JPEG", "PNG", "TIFF-tiff_lzw"])
+def test_read_upright_turns_every_orientation_to_the_displayed_picture(
+    upright: Image.Image, kind: str, tmp_path: Path
+) -> None:
+    """What ``run``'s detector sees: the picture as displayed, for all eight values, whatever the container
+    (OpenCV 5 and Pillow 13 would otherwise turn TIFFs on their own, JPEGs and PNGs by other rules)."""
+    from trapblur.detection.preprocess import read_upright
+
+    expected = np.asarray(upright)[..., ::-1].astype(int)  # BGR
+    for orientation in range(1, 9):
+        path = tmp_path / f"o{orientation}.img"
+        path.write_bytes(make_file(kind, stored_for(upright, orientation), orientation))
+        seen = read_upright(path).astype(int)
+        assert seen.shape == expected.shape, orientation
+        if kind == "JPEG":
+            assert np.abs(seen - expected).mean() < 4, orientation
+            reduced = read_upright(path, min_long_side=300)  # DCT-scaled decode, then turned
+            assert reduced.shape == (240, 320, 3), orientation
+        else:
+            assert np.array_equal(seen, expected), orientation
