@@ -386,6 +386,26 @@ def test_greyscale_jpeg_rotated_is_ambiguous_for_megadetector(upright: Image.Ima
                              [place_in_stored(BOX, o, stored_size) for o in (1, 6)], 24, 3)
 
 
+def test_cmyk_jpeg_rotated_is_decoded_as_stored_and_ambiguous_for_megadetector(
+    upright: Image.Image, tmp_path: Path
+) -> None:
+    """CMYK JPEGs are decoded by Pillow (from the neutralised copy); MegaDetector cannot load them at all."""
+    buffer = io.BytesIO()
+    stored_for(upright, 6).convert("CMYK").save(buffer, "JPEG", quality=92, exif=build_exif(6))
+    data = buffer.getvalue()
+    source = inspect_image(data)
+    assert (source.width, source.height, source.orientation) == (480, 640, 6)
+    assert decode_pixels(source).array.shape == (640, 480, 4)
+    row, written = _one(tmp_path, "cmyk.jpg", data, BOX, MEGADETECTOR_INFO)
+    assert row.action == "blurred" and row.regions == 2 and "orientation ambiguous" in row.reason
+    before, after = stored_pixels(data).astype(int), stored_pixels(written).astype(int)
+    for x0, y0, x1, y1 in (place_in_stored(BOX, o, (480, 640)) for o in (1, 6)):
+        # hidden: one flat colour (fill paints CMYK zeros, which show white), where there was texture
+        assert after[y0 + 2 : y1 - 2, x0 + 2 : x1 - 2].std() < 3 < before[y0 + 2 : y1 - 2, x0 + 2 : x1 - 2].std()
+    assert np.abs(after[:100, 150:] - before[:100, 150:]).mean() < 3  # re-encoded, but untouched there
+    assert Image.open(io.BytesIO(written)).getexif()[274] == 6
+
+
 def test_png_raw_profile_exif_counts_as_another_statement(upright: Image.Image, tmp_path: Path) -> None:
     """ImageMagick's "Raw profile type exif" text chunk: Pillow reads it, OpenCV and viewers do not."""
     data = png_file(upright, orientation=None, raw_profile=6)

@@ -248,12 +248,13 @@ def test_exif_rotated_copy_from_an_unknown_tool_blurs_both_candidate_places(
     measured upright or as stored, so the elephant *and* the stored-frame place are blurred, and the
     report says so. The upright copy (orientation 1) is exact."""
     output = tmp_path / "share"
-    blur_dataset(shared_images, shared_md / "orientation_check.md.json", output)
+    report = blur_dataset(shared_images, shared_md / "orientation_check.md.json", output)
     rotated_name = "animal_stn_african_elephants_with_exif_orientation.jpg"
     rows = {r.input: r for r in read_report(output / REPORT_NAME)}
     assert rows[rotated_name].action == "blurred" and rows[rotated_name].regions == 2
     assert "orientation ambiguous" in rows[rotated_name].reason and "as stored" in rows[rotated_name].reason
     assert rows["animal_stn_african_elephants.jpg"].regions == 1
+    assert report.ambiguous_orientation == 1 and "1 blurred at more than one place" in report.summary()
     before = np.asarray(ImageOps.exif_transpose(Image.open(shared_images / rotated_name)).convert("L")).astype(int)
     after = np.asarray(ImageOps.exif_transpose(Image.open(output / rotated_name)).convert("L")).astype(int)
     assert before.shape == after.shape

@@ -62,6 +62,8 @@ FRAME_MARKER: dict[str, Any] = {
     "meaning": "boxes are fractions of the picture turned by the EXIF Orientation tag (JPEG APP1, PNG eXIf, "
                "TIFF IFD0; 1-8, mirrored values included; XMP and other values ignored)",
 }
+#: How the report's reason starts for an image blurred at more than one candidate place.
+AMBIGUOUS_PREFIX = "orientation ambiguous"
 _MD_NAME = re.compile(r"(?:^|[^a-z0-9])(?:md_?v?|megadetector[_ -]?v?)(\d+)")
 _ROTATIONS_MEGADETECTOR_APPLIES = (3, 6, 8)
 
@@ -135,7 +137,7 @@ def box_frames(
         return BoxFrames(tuple(candidates))
     ordered = tuple(sorted(candidates))
     places = ", ".join(describe_frame(o) for o in ordered)
-    note = (f"orientation ambiguous ({evidence.describe()}; boxes from {source.label}: {why}): "
+    note = (f"{AMBIGUOUS_PREFIX} ({evidence.describe()}; boxes from {source.label}: {why}): "
             f"blurred every candidate place ({places})")
     return BoxFrames(ordered, note)
 

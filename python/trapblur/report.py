@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Iterator, Optional
 
+from .frames import AMBIGUOUS_PREFIX
+
 ACTIONS = ("blurred", "copied", "withheld", "failed", "missing", "refused", "ignored")
 WRITTEN_ACTIONS = ("blurred", "copied")
 PROBLEM_ACTIONS = ("withheld", "failed")
@@ -110,6 +112,7 @@ class RunReport:
     processed: int = 0  # images handled in this run (the others were finished by an earlier run)
     elapsed_s: float = 0.0
     reasons: dict[str, int] = field(default_factory=dict)  # withheld/failed reasons and how often
+    ambiguous_orientation: int = 0  # blurred at every candidate place: the boxes' frame was not known
 
     @property
     def images_per_second(self) -> float:
@@ -124,6 +127,8 @@ class RunReport:
         self.counts[result.action] = self.counts.get(result.action, 0) + 1
         if result.action in PROBLEM_ACTIONS:
             self.reasons[result.reason] = self.reasons.get(result.reason, 0) + 1
+        if result.action == "blurred" and result.reason.startswith(AMBIGUOUS_PREFIX):
+            self.ambiguous_orientation += 1
 
     def images(self) -> Iterator[ImageResult]:
         """Every row of the CSV report, read back lazily."""
@@ -145,6 +150,9 @@ class RunReport:
             + (f"; {images - self.processed} already done by an earlier run" if images > self.processed else "")
             + "\n"
         )
+        if self.ambiguous_orientation:
+            out.write(f"{self.ambiguous_orientation} blurred at more than one place: their orientation tag "
+                      "leaves open which way the detector saw them (see the report's reason)\n")
         for reason, count in sorted(self.reasons.items(), key=lambda item: -item[1])[:8]:
             out.write(f"  {count:>6} x {reason}\n")
         out.write(f"report: {self.report_csv}\nresults for the output: {self.results_json}\n")
