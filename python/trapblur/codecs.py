@@ -97,7 +97,7 @@ def inspect_image(data: bytes, max_pixels: int = MAX_PIXELS) -> SourceImage:
     evidence = read_evidence(data, kind, layout.segments if layout else None)
     try:
         # TIFF: the neutralised copy, because Pillow 13 reports a TIFF's size already turned upright
-        with Image.open(io.BytesIO(neutralised(data, evidence) if kind == "TIFF" else data)) as header:
+        with Image.open(neutralised(data, evidence) if kind == "TIFF" else io.BytesIO(data)) as header:
             width, height = header.size
             if width * height > max_pixels:
                 raise ImageError(f"image too large ({width} x {height} pixels; the limit is {max_pixels:,})")
@@ -278,17 +278,17 @@ def _encode_jpeg(source: SourceImage, pixels: Pixels) -> bytes:
 _PILLOW_CHANNELS = {"RGB": "RGB", "RGBA": "RGBA", "L": "L", "CMYK": "CMYK", "I;16": "L"}
 
 
-def _decodable(data: bytes, kind: str, evidence: OrientationEvidence) -> bytes:
+def _decodable(data: bytes, kind: str, evidence: OrientationEvidence) -> io.BytesIO:
     """What Pillow is given to decode: for TIFF and JPEG, a copy whose orientation statements read 1.
 
     (PNG and most JPEGs go through OpenCV with ``IMREAD_IGNORE_ORIENTATION``, which it honours for them.)
     """
-    return neutralised(data, evidence) if kind in ("TIFF", "JPEG") else data
+    return neutralised(data, evidence) if kind in ("TIFF", "JPEG") else io.BytesIO(data)
 
 
 def _decode_with_pillow(source: SourceImage) -> Pixels:
     try:
-        with Image.open(io.BytesIO(_decodable(source.data, source.format, source.evidence))) as image:
+        with Image.open(_decodable(source.data, source.format, source.evidence)) as image:
             image.load()
             if image.mode not in _PILLOW_CHANNELS:
                 raise ImageError(f"unsupported {source.format} pixel mode {image.mode}")

@@ -25,6 +25,7 @@ Pure functions of bytes: no decoding, no files.
 
 from __future__ import annotations
 
+import io
 import re
 import struct
 import zlib
@@ -125,24 +126,24 @@ def read_evidence(data: bytes, kind: str, jpeg_segments: Sequence | None = None)
     return collector.evidence()
 
 
-def neutralised(data: bytes, evidence: OrientationEvidence) -> bytes:
-    """A decode-only copy of ``data`` in which every orientation statement reads "1" or nothing.
+def neutralised(data: bytes, evidence: OrientationEvidence) -> io.BytesIO:
+    """A decode-only in-memory copy of ``data`` in which every orientation statement reads "1" or nothing.
 
     EXIF Orientation entries become a plain SHORT 1 and XMP ``...:Orientation`` names are defaulted (same
-    length, so no offset moves). Decoders that apply orientation on their own (Pillow 13 for TIFF, OpenCV
-    5 for TIFF) then hand back the pixels exactly as stored. Never written out: the output keeps the
-    original's metadata.
+    length, so no offset moves). Decoders that apply orientation on their own (Pillow 13 and OpenCV 5 for
+    TIFF) then hand back the pixels exactly as stored. Never written out: the output keeps the original's
+    metadata. One copy of the bytes at most (none when there is nothing to neutralise).
     """
-    if not evidence.sites:
-        return data
-    copy = bytearray(data)
+    stream = io.BytesIO(data)
     for site in evidence.sites:
-        if site.kind == "ifd-entry":
-            order = "<" if site.little_endian else ">"
-            struct.pack_into(order + "HIHH", copy, site.start + 2, _SHORT, 1, 1, 0)
+        if site.kind == "ifd-entry":  # keep the tag number, rewrite type, count and value
+            stream.seek(site.start + 2)
+            stream.write(struct.pack(("<" if site.little_endian else ">") + "HIHH", _SHORT, 1, 1, 0))
         else:
-            copy[site.start : site.end] = _XMP_NAME.sub(b":Orientatio_", bytes(copy[site.start : site.end]))
-    return bytes(copy)
+            stream.seek(site.start)
+            stream.write(_XMP_NAME.sub(b":Orientatio_", data[site.start : site.end]))
+    stream.seek(0)
+    return stream
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -97,8 +97,9 @@ def read_upright(path: Path, min_long_side: int | None = None, max_pixels: int =
         except ImageError as exc:
             raise ImageError(f"{path}: {exc}") from None
         orientation = evidence.display
-        decodable = neutralised(data, evidence) if kind == "TIFF" else data
+        decodable = neutralised(data, evidence).getbuffer() if kind == "TIFF" else data
         image = cv2.imdecode(np.frombuffer(decodable, dtype=np.uint8), flag | cv2.IMREAD_IGNORE_ORIENTATION)
+        del decodable  # release the view on the copy
     else:
         image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flag)
         if image is None and image_format not in ("BMP", "WEBP"):
