@@ -588,8 +588,21 @@ def test_decision_table_rows() -> None:
 
 
 def test_unreadable_primary_exif_is_an_image_error() -> None:
+    data = jpeg_file(Image.fromarray(textured_pixels(40, 30)), None)
+    broken = data[:2] + app1(b"Exif\x00\x00XX*\x00\x08\x00\x00\x00") + data[2:]  # no byte-order mark
     with pytest.raises(ImageError, match="EXIF orientation"):
-        read_evidence(b"\xff\xd8" + app1(b"Exif\x00\x00XX*\x00\x08\x00\x00\x00") + b"\xff\xd9", "JPEG")
+        read_evidence(broken, "JPEG")
+    with pytest.raises(ImageError, match="EXIF orientation"):
+        inspect_image(broken)
+
+
+def test_exif_after_the_scan_is_only_another_statement() -> None:
+    """libjpeg and Pillow stop reading markers at the first scan: an EXIF block after it is not primary."""
+    data = jpeg_file(Image.fromarray(textured_pixels(40, 30)), 1)
+    late = data[:-2] + app1(build_exif(6)) + b"\xff\xd9"
+    evidence = read_evidence(late, "JPEG")
+    assert (evidence.exif, evidence.other, evidence.display, evidence.alternatives) == (1, (6,), 1, {6})
+    assert Image.open(io.BytesIO(late)).getexif()[274] == 1
 
 
 @pytest.mark.parametrize("kind", ["JPEG", "PNG", "TIFF-tiff_lzw"])

@@ -30,9 +30,10 @@ import re
 import struct
 import zlib
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Sequence
 
 from .errors import ImageError
+from .jpeg import parse_jpeg
 
 ORIENTATION_TAG = 0x0112
 EXIF_IFD_TAG = 0x8769
@@ -42,6 +43,7 @@ EXIF_HEADER = b"Exif\x00\x00"
 XMP_SIGNATURES = (b"http://ns.adobe.com/xap/1.0/\x00", b"http://ns.adobe.com/xmp/extension/\x00")
 
 _APP1 = 0xE1
+_SOS = 0xDA
 _INTEGER_TYPES = {1: "B", 3: "H", 4: "I", 6: "b", 8: "h", 9: "i"}  # TIFF field type -> struct code
 _TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8, 13: 4, 16: 8, 17: 8, 18: 8}
 _SHORT = 3
@@ -106,7 +108,8 @@ class OrientationEvidence:
 def read_evidence(data: bytes, kind: str, jpeg_segments: Sequence | None = None) -> OrientationEvidence:
     """The orientation evidence of a ``kind`` ("JPEG", "PNG" or "TIFF") file.
 
-    ``jpeg_segments`` are the JPEG's marker segments (:class:`trapblur.jpeg.Segment`) when already parsed.
+    ``jpeg_segments`` are the JPEG's marker segments (:class:`trapblur.jpeg.Segment`) when already parsed;
+    otherwise the JPEG is parsed here, by the same parser, so that every caller reads the same evidence.
     Raises :class:`ImageError` when a primary EXIF block is too broken to read its orientation: then no one
     can say which way the detector saw the image.
     """
@@ -151,31 +154,23 @@ def neutralised(data: bytes, evidence: OrientationEvidence) -> io.BytesIO:
 
 
 def _read_jpeg(data: bytes, segments: Sequence | None, collector: _Collector) -> None:
-    for start, end in _jpeg_app1_payloads(data, segments):
+    """APP1 EXIF and XMP. The primary EXIF is the first before the first scan: what libjpeg (OpenCV) and
+    Pillow read; an EXIF block after it, or a second one, is only another statement."""
+    if segments is None:
+        segments = parse_jpeg(data).segments
+    scanned = False
+    for segment in segments:
+        scanned = scanned or segment.marker == _SOS
+        if segment.marker != _APP1:
+            continue
+        start, end = segment.start + 4, segment.end
         if data.startswith(EXIF_HEADER, start):
             collector.has_exif = True
-            first = collector.exif_blocks == 0
+            first = collector.exif_blocks == 0 and not scanned
             collector.exif_blocks += 1
             collector.tiff(data, start + len(EXIF_HEADER), primary=first, strict=first, limit=end)
         elif any(data.startswith(signature, start) for signature in XMP_SIGNATURES):
             collector.xmp_text(data, start, end)
-
-
-def _jpeg_app1_payloads(data: bytes, segments: Sequence | None) -> Iterator[tuple[int, int]]:
-    if segments is not None:
-        for segment in segments:
-            if segment.marker == _APP1:
-                yield segment.start + 4, segment.end
-        return
-    position = 2  # a light walk of the header segments, for callers without a parsed layout
-    while position + 4 <= len(data) and data[position] == 0xFF:
-        marker = data[position + 1]
-        if marker in (0xD9, 0xDA):
-            return
-        (length,) = struct.unpack_from(">H", data, position + 2)
-        if marker == _APP1:
-            yield position + 4, min(len(data), position + 2 + length)
-        position += 2 + length
 
 
 def _read_png(data: bytes, collector: _Collector) -> None:
