@@ -625,3 +625,17 @@ def test_read_upright_turns_every_orientation_to_the_displayed_picture(
             assert reduced.shape == (240, 320, 3), orientation
         else:
             assert np.array_equal(seen, expected), orientation
+
+
+def test_an_output_made_under_older_frame_rules_is_not_resumed(upright: Image.Image, tmp_path: Path) -> None:
+    """A folder an older trapblur wrote may hold TIFF blurs in the wrong place: resuming would keep them."""
+    from trapblur import OutputFolderError
+
+    rows = run_folder(tmp_path, {"a.tif": tiff_file(stored_for(upright, 6), 6)}, {"a.tif": BOX}, TRAPBLUR_INFO)
+    output = rows["__out__"]
+    state = output / ".trapblur" / "run.json"
+    document = json.loads(state.read_text())
+    del document["fingerprint"]["box_frame_rules"]  # as written before the rules existed
+    state.write_text(json.dumps(document))
+    with pytest.raises(OutputFolderError, match="rules for where rotated images' boxes are"):
+        blur_dataset(tmp_path / "cams", tmp_path / "results.json", output, padding=0.0, method="fill")

@@ -62,6 +62,9 @@ FRAME_MARKER: dict[str, Any] = {
     "meaning": "boxes are fractions of the picture turned by the EXIF Orientation tag (JPEG APP1, PNG eXIf, "
                "TIFF IFD0; 1-8, mirrored values included; XMP and other values ignored)",
 }
+#: Version of the decision table below; part of a run's resume fingerprint, so that outputs made under other
+#: rules are redone, not kept.
+FRAME_RULES_VERSION = 1
 #: How the report's reason starts for an image blurred at more than one candidate place.
 AMBIGUOUS_PREFIX = "orientation ambiguous"
 _MD_NAME = re.compile(r"(?:^|[^a-z0-9])(?:md_?v?|megadetector[_ -]?v?)(\d+)")

@@ -13,7 +13,7 @@ to decode pixels in the order the file stores them (:mod:`.codecs`), each source
   first ``eXIf`` chunk, in a TIFF IFD0. This is what image viewers and OpenCV apply.
 * XMP ``tiff:Orientation``, in any namespace prefix, attribute (either quote) or element form: JPEG APP1
   XMP (standard and extended), PNG text chunks, TIFF tag 700.
-* *other* values some readers use and others do not: a second EXIF block, a PNG
+* *other* values some readers use and others do not: a second EXIF block (or one after the first scan), a PNG
   ``Raw profile type exif`` text chunk (Pillow and ImageMagick read it, OpenCV does not), an Orientation
   tag inside a TIFF's EXIF sub-IFD, a repeated tag.
 

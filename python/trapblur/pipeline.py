@@ -35,7 +35,7 @@ from .atomic import copy_atomically, link_atomically, remove_partial_files, writ
 from .codecs import inspect_image, sniff_format
 from .dataset import Dataset, ImageFile, build_dataset
 from .errors import ImageError, OptionsError, OutputFolderError
-from .frames import UNKNOWN_SOURCE, BoxSource, box_frames, identify_box_source
+from .frames import FRAME_RULES_VERSION, UNKNOWN_SOURCE, BoxSource, box_frames, identify_box_source
 from .options import DEFAULT_THRESHOLD, BlurOptions, ThresholdArg
 from .regions import regions_to_hide, select_detections
 from .report import ImageResult, ReportWriter, RunReport, read_report
@@ -125,7 +125,8 @@ def run_batch(
     results = results if isinstance(results, Results) else read_results(results)
     dataset = build_dataset(images_root, results)
     fingerprint = {"options": options.describe(), "copy_unlisted": settings.copy_unlisted,
-                   "jpeg_mode": settings.jpeg_mode, "results": results_fingerprint(results)}
+                   "jpeg_mode": settings.jpeg_mode, "results": results_fingerprint(results),
+                   "box_frame_rules": FRAME_RULES_VERSION}
     state = output_root / STATE_FOLDER
     finished = prepare_output(output_root, state, fingerprint, settings.overwrite)
 
@@ -381,6 +382,8 @@ def _write_state(state: Path, fingerprint: dict[str, Any], complete: bool) -> No
 def _difference(before: Mapping[str, Any], now: Mapping[str, Any]) -> str:
     if before.get("results") != now.get("results"):
         return "the results differ"
+    if before.get("box_frame_rules") != now.get("box_frame_rules"):
+        return "made by a trapblur with other rules for where rotated images' boxes are"
     if before.get("jpeg_mode") != now.get("jpeg_mode"):
         return f"jpeg_mode was {before.get('jpeg_mode')}, now {now.get('jpeg_mode')}"
     if before.get("copy_unlisted") != now.get("copy_unlisted"):
