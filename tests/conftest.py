@@ -109,6 +109,14 @@ def write_md(path: Path, entries: list[dict], categories: dict | None = None, ve
     return path
 
 
+def as_made_by(results: Path, copy: Path, detector: str = "md_v5a.0.0.pt", format_version: str = "1.4") -> Path:
+    """A copy of the results file ``results`` whose ``info`` says ``detector`` made it (MegaDetector v5 by default)."""
+    document = json.loads(results.read_text())
+    document["info"] = {**document.get("info", {}), "detector": detector, "format_version": format_version}
+    copy.write_text(json.dumps(document))
+    return copy
+
+
 def person(bbox: list[float], conf: float = 0.9) -> dict:
     return {"category": "2", "conf": conf, "bbox": bbox}
 

@@ -14,7 +14,9 @@ from trapblur import blur_dataset
 from trapblur.cli import main
 from trapblur.pipeline import REPORT_NAME
 
-from conftest import decode, detail_energy, make_camera_jpeg, person, segments_of, textured_pixels, write_md
+from conftest import (
+    as_made_by, decode, detail_energy, make_camera_jpeg, person, segments_of, textured_pixels, write_md,
+)
 
 jpeglib = pytest.importorskip("jpeglib")
 
@@ -117,9 +119,11 @@ def test_bad_jpeg_mode_is_refused(folder: tuple[Path, Path], tmp_path: Path) -> 
 def test_exif_rotated_image_edits_the_same_blocks_as_upright(
     shared_images: Path, shared_md: Path, tmp_path: Path
 ) -> None:
-    """Boxes are upright, edits are in the stored frame: both copies must change the same (rotated) blocks."""
+    """MegaDetector's boxes are upright, edits are in the stored frame: both copies must change the same
+    (rotated) blocks."""
     output = tmp_path / "share"
-    blur_dataset(shared_images, shared_md / "orientation_check.md.json", output, jpeg_mode="lossless")
+    results = as_made_by(shared_md / "orientation_check.md.json", tmp_path / "md_v5.json")
+    blur_dataset(shared_images, results, output, jpeg_mode="lossless")
     rows = read_rows(output)
     upright_name = "animal_stn_african_elephants.jpg"
     rotated_name = "animal_stn_african_elephants_with_exif_orientation.jpg"

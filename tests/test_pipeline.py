@@ -13,8 +13,9 @@ from PIL import Image, ImageOps
 
 from trapblur import OutputFolderError, ResultsFormatError, blur_dataset, read_results
 from trapblur.pipeline import REPORT_NAME, RESULTS_NAME
+from trapblur.report import read_report
 
-from conftest import decode, detail_energy, make_camera_jpeg, person, segments_of, tree_digest, write_md
+from conftest import as_made_by, decode, detail_energy, make_camera_jpeg, person, segments_of, tree_digest, write_md
 
 BOX = [0.1, 0.2, 0.3, 0.5]  # x 64-256, y 96-336 on 640x480
 
@@ -211,25 +212,60 @@ def test_shared_camera_trap_images(shared_images: Path, shared_md: Path, tmp_pat
     assert tree_digest(shared_images) == before
 
 
+def _changed_box_upright(before_path: Path, after_path: Path) -> tuple[float, float, float, float]:
+    """Where the output differs from the input, as fractions of the *displayed* (EXIF-turned) picture."""
+    before = np.asarray(ImageOps.exif_transpose(Image.open(before_path)).convert("L")).astype(int)
+    after = np.asarray(ImageOps.exif_transpose(Image.open(after_path)).convert("L")).astype(int)
+    assert before.shape == after.shape  # the output displays with the same orientation
+    difference = cv2.blur(np.abs(before - after).astype(np.float32), (25, 25))
+    ys, xs = np.nonzero(difference > 6)  # re-encoding noise is scattered; the blur is a solid patch
+    h, w = before.shape
+    return xs.min() / w, ys.min() / h, xs.max() / w, ys.max() / h
+
+
+ELEPHANT = (0.56 - 0.009, 0.42 - 0.016, 0.65 + 0.009, 0.58 + 0.016)  # the padded 'person' box, upright
+
+
 def test_exif_rotated_copy_blurs_the_same_elephant(shared_images: Path, shared_md: Path, tmp_path: Path) -> None:
+    """Boxes from MegaDetector v5 (which applies EXIF 6): exactly the same elephant in both copies."""
     output = tmp_path / "share"
-    blur_dataset(shared_images, shared_md / "orientation_check.md.json", output)
-
-    def changed_box_upright(name: str) -> tuple[float, float, float, float]:
-        before = np.asarray(ImageOps.exif_transpose(Image.open(shared_images / name)).convert("L")).astype(int)
-        after = np.asarray(ImageOps.exif_transpose(Image.open(output / name)).convert("L")).astype(int)
-        assert before.shape == after.shape  # the output displays with the same orientation
-        difference = cv2.blur(np.abs(before - after).astype(np.float32), (25, 25))
-        ys, xs = np.nonzero(difference > 6)  # re-encoding noise is scattered; the blur is a solid patch
-        h, w = before.shape
-        return xs.min() / w, ys.min() / h, xs.max() / w, ys.max() / h
-
-    upright = changed_box_upright("animal_stn_african_elephants.jpg")
-    rotated = changed_box_upright("animal_stn_african_elephants_with_exif_orientation.jpg")
+    blur_dataset(shared_images, as_made_by(shared_md / "orientation_check.md.json", tmp_path / "md.json"), output)
+    rotated_name = "animal_stn_african_elephants_with_exif_orientation.jpg"
+    upright = _changed_box_upright(shared_images / "animal_stn_african_elephants.jpg",
+                                   output / "animal_stn_african_elephants.jpg")
+    rotated = _changed_box_upright(shared_images / rotated_name, output / rotated_name)
     assert upright == pytest.approx(rotated, abs=0.02)
-    assert upright == pytest.approx((0.56 - 0.009, 0.42 - 0.016, 0.65 + 0.009, 0.58 + 0.016), abs=0.02)
-    rotated_out = Image.open(output / "animal_stn_african_elephants_with_exif_orientation.jpg")
-    assert rotated_out.getexif()[0x0112] == 6
+    assert upright == pytest.approx(ELEPHANT, abs=0.02)
+    assert Image.open(output / rotated_name).getexif()[0x0112] == 6
+    row = {r.input: r for r in read_report(output / REPORT_NAME)}[rotated_name]
+    assert row.regions == 1 and "ambiguous" not in row.reason
+
+
+def test_exif_rotated_copy_from_an_unknown_tool_blurs_both_candidate_places(
+    shared_images: Path, shared_md: Path, tmp_path: Path
+) -> None:
+    """The shared file names no known detector: for the rotated copy nobody knows whether its box was
+    measured upright or as stored, so the elephant *and* the stored-frame place are blurred, and the
+    report says so. The upright copy (orientation 1) is exact."""
+    output = tmp_path / "share"
+    report = blur_dataset(shared_images, shared_md / "orientation_check.md.json", output)
+    rotated_name = "animal_stn_african_elephants_with_exif_orientation.jpg"
+    rows = {r.input: r for r in read_report(output / REPORT_NAME)}
+    assert rows[rotated_name].action == "blurred" and rows[rotated_name].regions == 2
+    assert "orientation ambiguous" in rows[rotated_name].reason and "as stored" in rows[rotated_name].reason
+    assert rows["animal_stn_african_elephants.jpg"].regions == 1
+    assert report.ambiguous_orientation == 1 and "1 blurred at more than one place" in report.summary()
+    before = np.asarray(ImageOps.exif_transpose(Image.open(shared_images / rotated_name)).convert("L")).astype(int)
+    after = np.asarray(ImageOps.exif_transpose(Image.open(output / rotated_name)).convert("L")).astype(int)
+    assert before.shape == after.shape
+    h, w = before.shape
+    # The box as if measured on the stored picture, seen upright: stored (x, y) -> upright (1 - y, x).
+    x0, y0, x1, y1 = 0.56, 0.42, 0.65, 0.58
+    for name, (a, b, c, d) in {"upright": (x0, y0, x1, y1), "stored": (1 - y1, x0, 1 - y0, x1)}.items():
+        inside = (slice(int((b + 0.02) * h), int((d - 0.02) * h)), slice(int((a + 0.02) * w), int((c - 0.02) * w)))
+        assert detail_energy(after[inside].astype(np.uint8)) < 0.3 * detail_energy(before[inside].astype(np.uint8)), name
+    far = (slice(0, int(0.2 * h)), slice(0, int(0.2 * w)))  # a corner neither place touches
+    assert np.abs(after[far] - before[far]).mean() < 1.5
 
 
 def test_png_images_in_a_dataset(tmp_path: Path) -> None:

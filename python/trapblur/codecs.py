@@ -1,14 +1,18 @@
 """Images in and out: read the header, decode to pixels in *stored* order, encode edited pixels like the source.
 
 Pixels are kept in the order the file stores them (never EXIF-rotated), so the original EXIF, orientation
-tag included, stays true for the edited pixels and the output displays exactly like the input.
+tag included, stays true for the edited pixels and the output displays exactly like the input. The file's
+orientation evidence (EXIF, XMP, ...) is read by :mod:`.orientation`, not by the decoders, and decoders that
+apply orientation on their own (Pillow 13 and OpenCV 5 both turn TIFFs upright, Pillow even by XMP alone) are
+given a decode-only copy in which every orientation statement reads 1 (:func:`.orientation.neutralised`).
 
 * JPEG: decoded with OpenCV (libjpeg-turbo, releases the GIL, ``IMREAD_IGNORE_ORIENTATION``) and encoded
   with Pillow using the source's own quantisation tables, chroma subsampling, progressive mode and restart
   interval, so the rest of the photograph shows no visible generation loss. Metadata: see :mod:`.jpeg`.
   CMYK JPEGs go through Pillow both ways. 12-bit, lossless and hierarchical JPEGs are refused.
 * PNG: OpenCV both ways (8 or 16 bits, grey, colour, alpha); metadata chunks carried (see :mod:`.png`).
-* TIFF: Pillow both ways, first page only, with its tags, EXIF and ICC profile.
+* TIFF: Pillow both ways, first page only, with its tags, EXIF and ICC profile. Decoded from the
+  neutralised copy, so the pixels and the header's size are the stored ones whatever the Orientation tag.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from PIL import Image, JpegImagePlugin
 from . import jpeg, png
 from .errors import ImageError
 from .jpeg_lossless import edit_jpeg_blocks
+from .orientation import OrientationEvidence, neutralised, read_evidence
 from .regions import Region
 
 MAX_PIXELS = 150_000_000  # larger images are refused as possible decompression bombs
@@ -40,9 +45,15 @@ class SourceImage:
     format: str  # "JPEG", "PNG" or "TIFF"
     width: int  # stored frame
     height: int
-    orientation: int
+    orientation: int  # the EXIF orientation viewers apply (1-8); see ``evidence`` for everything the file says
     jpeg_layout: jpeg.JpegLayout | None = None
     jpeg_settings: dict[str, Any] = field(default_factory=dict)
+    evidence: OrientationEvidence = field(default_factory=OrientationEvidence)
+
+    @property
+    def colour_components(self) -> int | None:
+        """A JPEG's number of colour components (1 grey, 3 colour, 4 CMYK); None for other formats."""
+        return len(self.jpeg_layout.components) if self.jpeg_layout is not None else None
 
 
 @dataclass
@@ -83,12 +94,13 @@ def inspect_image(data: bytes, max_pixels: int = MAX_PIXELS) -> SourceImage:
         _check_supported_jpeg(data, layout)
     elif kind == "PNG":
         png.check_complete(data)
+    evidence = read_evidence(data, kind, layout.segments if layout else None)
     try:
-        with Image.open(io.BytesIO(data)) as header:
+        # TIFF: the neutralised copy, because Pillow 13 reports a TIFF's size already turned upright
+        with Image.open(neutralised(data, evidence) if kind == "TIFF" else io.BytesIO(data)) as header:
             width, height = header.size
             if width * height > max_pixels:
                 raise ImageError(f"image too large ({width} x {height} pixels; the limit is {max_pixels:,})")
-            orientation = _orientation(header)
             settings = _jpeg_settings(header, layout) if layout else {}
     except ImageError:
         raise
@@ -96,7 +108,7 @@ def inspect_image(data: bytes, max_pixels: int = MAX_PIXELS) -> SourceImage:
         raise ImageError(f"image too large: {exc}") from None
     except Exception as exc:  # Pillow raises many types for broken headers
         raise ImageError(f"cannot read the image header ({exc})") from None
-    return SourceImage(data, kind, width, height, orientation, layout, settings)
+    return SourceImage(data, kind, width, height, evidence.display, layout, settings, evidence)
 
 
 def decode_pixels(source: SourceImage) -> Pixels:
@@ -238,15 +250,6 @@ def _decode_reduced(data: bytes, factor: int, grey: bool) -> Pixels:
     return Pixels(array, "L" if grey else "BGR")
 
 
-def _orientation(header: Image.Image) -> int:
-    try:
-        value = header.getexif().get(ORIENTATION_TAG, 1)
-    except Exception as exc:
-        # Without the orientation we cannot know where the detector's boxes are: fail closed.
-        raise ImageError(f"cannot read the EXIF orientation tag ({exc})") from None
-    return value if isinstance(value, int) and 1 <= value <= 8 else 1
-
-
 def _jpeg_settings(header: Image.Image, layout: jpeg.JpegLayout) -> dict[str, Any]:
     settings: dict[str, Any] = {"qtables": header.quantization, "optimize": False}
     if len(layout.components) == 3:
@@ -275,9 +278,17 @@ def _encode_jpeg(source: SourceImage, pixels: Pixels) -> bytes:
 _PILLOW_CHANNELS = {"RGB": "RGB", "RGBA": "RGBA", "L": "L", "CMYK": "CMYK", "I;16": "L"}
 
 
+def _decodable(data: bytes, kind: str, evidence: OrientationEvidence) -> io.BytesIO:
+    """What Pillow is given to decode: for TIFF and JPEG, a copy whose orientation statements read 1.
+
+    (PNG and most JPEGs go through OpenCV with ``IMREAD_IGNORE_ORIENTATION``, which it honours for them.)
+    """
+    return neutralised(data, evidence) if kind in ("TIFF", "JPEG") else io.BytesIO(data)
+
+
 def _decode_with_pillow(source: SourceImage) -> Pixels:
     try:
-        with Image.open(io.BytesIO(source.data)) as image:
+        with Image.open(_decodable(source.data, source.format, source.evidence)) as image:
             image.load()
             if image.mode not in _PILLOW_CHANNELS:
                 raise ImageError(f"unsupported {source.format} pixel mode {image.mode}")
@@ -286,6 +297,12 @@ def _decode_with_pillow(source: SourceImage) -> Pixels:
         raise
     except Exception as exc:
         raise ImageError(f"cannot decode the {source.format} data ({exc})") from None
+    if array.shape[:2] != (source.height, source.width):
+        # a decoder turned the picture on its own: the boxes would land elsewhere, so stop here
+        raise ImageError(
+            f"decoded size {array.shape[1]} x {array.shape[0]} differs from the stored "
+            f"{source.width} x {source.height} (the decoder applied an orientation)"
+        )
     return Pixels(array, _PILLOW_CHANNELS[image.mode])
 
 

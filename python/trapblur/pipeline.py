@@ -39,6 +39,7 @@ from .categories import check_defined
 from .corrections import AppliedCorrections, apply_to_files, match_corrections, read_corrections
 from .dataset import Dataset, ImageFile, build_dataset, check_listing
 from .errors import ImageError, OptionsError, OutputFolderError
+from .frames import FRAME_RULES_VERSION, UNKNOWN_SOURCE, BoxSource, box_frames, identify_box_source
 from .options import DEFAULT_THRESHOLD, BlurOptions, ThresholdArg
 from .regions import regions_to_hide, select_detections
 from .report import MALFORMED_ENTRY, ImageResult, ReportWriter, RunReport, read_report
@@ -148,7 +149,8 @@ def run_batch(
         )
     corrected = applied.descriptions() if applied else {}
     fingerprint = {"options": options.describe(), "copy_unlisted": settings.copy_unlisted,
-                   "jpeg_mode": settings.jpeg_mode, "results": results_fingerprint(results)}
+                   "jpeg_mode": settings.jpeg_mode, "results": results_fingerprint(results),
+                   "box_frame_rules": FRAME_RULES_VERSION}
     state = output_root / STATE_FOLDER
     finished = prepare_output(output_root, state, fingerprint, settings.overwrite)
     # Corrections are not in the fingerprint: an image finished under other corrections is redone.
@@ -187,7 +189,8 @@ def run_batch(
                 if file is not None and result.written:
                     writer.add(_output_entry(file, result))
 
-            _process_all(dataset, options, settings, output_root, finished, report, record, progress)
+            _process_all(dataset, options, settings, output_root, finished, report, record, progress,
+                         identify_box_source(results.info))
             for unmatched in dataset.unmatched:
                 record(ImageResult(unmatched.label, "", unmatched.action, reason=unmatched.reason), None)
         completed = True
@@ -215,6 +218,7 @@ def _process_all(
     report: RunReport,
     record: Callable[[ImageResult, ImageFile | None], None],
     progress: Progress | None,
+    box_source: BoxSource = UNKNOWN_SOURCE,
 ) -> None:
     """Process every file in a bounded thread pool, recording results in folder order.
 
@@ -245,7 +249,7 @@ def _process_all(
                     pending.append((file, earlier))
                 else:
                     report.processed += 1
-                    pending.append((file, pool.submit(process_image, file, options, settings, output_root)))
+                    pending.append((file, pool.submit(process_image, file, options, settings, output_root, box_source)))
                 while len(pending) >= window:
                     emit_oldest()
             while pending:
@@ -257,8 +261,13 @@ def _process_all(
             raise
 
 
-def process_image(file: ImageFile, options: BlurOptions, settings: RunSettings, output_root: Path) -> ImageResult:
-    """Decide what to do with one file and do it. Never raises: problems become withheld/failed rows."""
+def process_image(file: ImageFile, options: BlurOptions, settings: RunSettings, output_root: Path,
+                  box_source: BoxSource = UNKNOWN_SOURCE) -> ImageResult:
+    """Decide what to do with one file and do it. Never raises: problems become withheld/failed rows.
+
+    ``box_source`` (the tool that made the boxes) decides, with the file's orientation evidence, which
+    frame the boxes are in (:mod:`.frames`); when that is ambiguous every candidate place is hidden.
+    """
     destination = output_root / file.relative
     entry = file.entry
     person_conf = entry.max_conf("person") if entry and entry.processed else None
@@ -278,13 +287,14 @@ def process_image(file: ImageFile, options: BlurOptions, settings: RunSettings, 
             return dataclasses.replace(base, output=file.relative, action="copied", encoding=encoding, reason=reason)
         data = file.path.read_bytes()
         source = inspect_image(data)
-        regions = regions_to_hide(selected, options, source.width, source.height, source.orientation)
+        frames = box_frames(box_source, source.evidence, source.format, source.colour_components)
+        regions = regions_to_hide(selected, options, source.width, source.height, frames.orientations)
         encoded, encoding = hide_and_encode(source, regions, options.method, settings.jpeg_mode)
         write_bytes_atomically(destination, encoded.data)
         _copy_times(file.path, destination)
         return dataclasses.replace(
             base, output=file.relative, action="blurred", regions=len(regions), encoding=encoding,
-            reason="; ".join(encoded.notes),
+            reason="; ".join((frames.note,) * frames.ambiguous + encoded.notes),
         )
     except ImageError as exc:
         return _not_written(dataclasses.replace(base, action="failed", reason=str(exc)), destination)
@@ -429,6 +439,8 @@ def reviewer_category(options: BlurOptions) -> str:
 def _difference(before: Mapping[str, Any], now: Mapping[str, Any]) -> str:
     if before.get("results") != now.get("results"):
         return "the results differ"
+    if before.get("box_frame_rules") != now.get("box_frame_rules"):
+        return "made by a trapblur with other rules for where rotated images' boxes are"
     if before.get("jpeg_mode") != now.get("jpeg_mode"):
         return f"jpeg_mode was {before.get('jpeg_mode')}, now {now.get('jpeg_mode')}"
     if before.get("copy_unlisted") != now.get("copy_unlisted"):

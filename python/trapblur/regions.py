@@ -1,16 +1,18 @@
 """From detections and the user's policy to the pixel regions to hide, in the image's *stored* frame.
 
-MegaDetector measures boxes on the upright image (after applying the EXIF Orientation tag). trapblur edits
-pixels in the order the file stores them, so that the original EXIF (orientation included) stays valid and
-the output displays exactly like the input. The mapping between the two frames lives here, and only here.
-Pure functions: no files, no pixels.
+A detector measures boxes on the picture it was given: the stored pixels, or the pixels turned by an
+orientation (the EXIF Orientation tag, or XMP). trapblur edits pixels in the order the file stores them, so
+that the original EXIF (orientation included) stays valid and the output displays exactly like the input.
+The mapping from a box's frame to the stored frame lives here, and only here. Which frame (or frames, when
+it cannot be known) a box is in is decided by :mod:`.frames`; with several candidates every candidate
+place is hidden. Pure functions: no files, no pixels.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, Sequence, Union
 
 from .errors import ImageError
 from .options import BlurOptions
@@ -76,29 +78,47 @@ def _reaches(conf: float | None, threshold: float) -> bool:
     return conf is not None and not conf < threshold
 
 
+Orientations = Union[int, Iterable[int]]
+
+
 def regions_to_hide(
     detections: Sequence[Detection],
     options: BlurOptions,
     stored_width: int,
     stored_height: int,
-    orientation: int = 1,
+    orientation: Orientations = 1,
 ) -> list[Region]:
     """Pixel regions, in the stored frame, for the detections the policy selects.
+
+    ``orientation`` is the transform from the stored pixels to the picture the boxes were measured on, or
+    several candidates (:class:`trapblur.frames.BoxFrames`): each box is then hidden at every candidate
+    place (identical places once).
 
     Raises :class:`ImageError` when a selected detection's box is empty (zero size, or outside the
     frame): nobody knows where that person is, so no output could be trusted.
     """
-    regions = []
+    candidates = candidate_orientations(orientation)
+    regions: list[Region] = []
     for detection in select_detections(detections, options):
-        check_box_size(detection, stored_width, stored_height, orientation)
-        upright = padded_box(detection.bbox, options.padding, options.edge_snap)
-        stored = upright_to_stored(upright, orientation)
-        box = to_pixels(stored, stored_width, stored_height)
-        if box.empty:
-            raise ImageError(f"a selected {detection.category} detection has an empty box {list(detection.bbox)}")
-        sigma = max(MIN_SIGMA_PX, options.strength * max(box.width, box.height) / SIGMA_DIVISOR)
-        regions.append(Region(box=box, sigma=sigma, shape=options.shape))
+        for candidate in candidates:
+            check_box_size(detection, stored_width, stored_height, candidate)
+        measured = padded_box(detection.bbox, options.padding, options.edge_snap)
+        boxes = dict.fromkeys(to_pixels(upright_to_stored(measured, o), stored_width, stored_height)
+                              for o in candidates)
+        for box in boxes:
+            if box.empty:
+                raise ImageError(f"a selected {detection.category} detection has an empty box {list(detection.bbox)}")
+            sigma = max(MIN_SIGMA_PX, options.strength * max(box.width, box.height) / SIGMA_DIVISOR)
+            regions.append(Region(box=box, sigma=sigma, shape=options.shape))
     return regions
+
+
+def candidate_orientations(orientation: Orientations) -> tuple[int, ...]:
+    """``orientation`` as a non-empty tuple of distinct values (values outside 1-8 count as 1)."""
+    values = (orientation,) if isinstance(orientation, int) else tuple(orientation)
+    if not values:
+        raise ValueError("at least one candidate orientation is needed")
+    return tuple(dict.fromkeys(v if 1 <= v <= 8 else 1 for v in values))
 
 
 def check_box_size(detection: Detection, stored_width: int, stored_height: int, orientation: int = 1) -> None:

@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Iterator, Optional
 
+from .frames import AMBIGUOUS_PREFIX
+
 ACTIONS = ("blurred", "copied", "withheld", "failed", "missing", "refused", "malformed", "ignored")
 WRITTEN_ACTIONS = ("blurred", "copied")
 PROBLEM_ACTIONS = ("withheld", "failed", "malformed")
@@ -134,6 +136,7 @@ class RunReport:
     trailing_part_prefixes: dict[str, int] = field(default_factory=dict)
     corrected: dict[str, int] = field(default_factory=dict)  # images a reviewer corrected, by kind
     correction_problems: list[str] = field(default_factory=list)  # corrections rows that were not applied
+    ambiguous_orientation: int = 0  # blurred at every candidate place: the boxes' frame was not known
 
     @property
     def images_per_second(self) -> float:
@@ -154,6 +157,8 @@ class RunReport:
             kind = result.correction.split(" ", 1)[0].rstrip(":")
             kind = "box" if kind.isdigit() else kind  # "2 boxes [...]"
             self.corrected[kind] = self.corrected.get(kind, 0) + 1
+        if result.action == "blurred" and result.reason.startswith(AMBIGUOUS_PREFIX):
+            self.ambiguous_orientation += 1
 
     def images(self) -> Iterator[ImageResult]:
         """Every row of the CSV report, read back lazily."""
@@ -181,6 +186,9 @@ class RunReport:
             + (f"; {images - self.processed} already done by an earlier run" if images > self.processed else "")
             + "\n"
         )
+        if self.ambiguous_orientation:
+            out.write(f"{self.ambiguous_orientation} blurred at more than one place: their orientation tag "
+                      "leaves open which way the detector saw them (see the report's reason)\n")
         for reason, count in sorted(self.reasons.items(), key=lambda item: -item[1])[:8]:
             out.write(f"  {count:>6} x {reason}\n")
         if self.corrected:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 from .blur import hide_regions
 from .codecs import EncodedImage, SourceImage, decode_pixels, encode_jpeg_blocks, encode_like, inspect_image
 from .errors import OptionsError
+from .frames import box_frames, identify_box_source
 from .jpeg_lossless import LosslessUnsupported
 from .options import BlurOptions
 from .regions import Region, regions_to_hide
@@ -22,19 +23,27 @@ def check_jpeg_mode(jpeg_mode: str) -> None:
 
 
 def blur_image(
-    data: bytes, detections: Sequence[Detection], options: BlurOptions | None = None, jpeg_mode: str = "lossless"
+    data: bytes,
+    detections: Sequence[Detection],
+    options: BlurOptions | None = None,
+    jpeg_mode: str = "lossless",
+    results_info: Mapping[str, Any] | None = None,
 ) -> bytes:
     """The image file ``data`` (JPEG, PNG or TIFF bytes) with the detections ``options`` selects hidden.
 
-    Boxes are MegaDetector boxes (upright frame). The result keeps the source's format, encoding settings
-    and metadata, with embedded previews re-rendered. ``jpeg_mode`` is as for
+    Boxes are MegaDetector-style boxes. ``results_info`` is the ``info`` block of the results file they
+    come from: it says which tool made them, and so whether they were measured on the stored or the
+    EXIF-turned picture (:mod:`trapblur.frames`). Without it the tool is unknown, and an image whose
+    orientation is not 1 is blurred at every candidate place. The result keeps the source's format,
+    encoding settings and metadata, with embedded previews re-rendered. ``jpeg_mode`` is as for
     :func:`~trapblur.blur_dataset`. Raises :class:`~trapblur.ImageError` when the image cannot be read or
     edited.
     """
     check_jpeg_mode(jpeg_mode)
     options = options or BlurOptions()
     source = inspect_image(data)
-    regions = regions_to_hide(detections, options, source.width, source.height, source.orientation)
+    frames = box_frames(identify_box_source(results_info), source.evidence, source.format, source.colour_components)
+    regions = regions_to_hide(detections, options, source.width, source.height, frames.orientations)
     return hide_and_encode(source, regions, options.method, jpeg_mode)[0].data
 
 

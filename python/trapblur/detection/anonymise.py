@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence, Union
 
 from ..errors import OptionsError, ResultsFormatError
+from ..frames import FRAME_MARKER_KEY, is_frame_marker
 from ..options import DEFAULT_THRESHOLD, BlurOptions, ThresholdArg
 from ..pipeline import blur_dataset, check_folders
 from ..report import RunReport
@@ -113,7 +114,8 @@ def _reusable(target: Path, images_root: Path, model: Any, device: str | None) -
     info = resolve_model(model)
     meta = previous.info.get("detector_metadata", {})
     same_model = (previous.info.get("detector") == info.filename and meta.get("model_name") == info.name
-                  and previous.info.get("trapblur_confidence_floor") == DEFAULT_CONFIDENCE_FLOOR)
+                  and previous.info.get("trapblur_confidence_floor") == DEFAULT_CONFIDENCE_FLOOR
+                  and is_frame_marker(previous.info.get(FRAME_MARKER_KEY)))  # older ones: frame not exact
     files = list_images(images_root)
     same_images = {e.file for e in previous.images} == {rel for rel, _ in files}
     written = target.stat().st_mtime

@@ -1,9 +1,14 @@
 """Image decoding and letterboxing for the detector input. Pure functions of bytes and arrays; no model.
 
-Images are decoded with OpenCV, which applies the EXIF Orientation tag: the pixels (and so the boxes) are in
-the *upright* frame MegaDetector's boxes use. JPEGs are decoded at 1/2, 1/4 or 1/8 size by DCT scaling when
-that still leaves at least the model's input size on the long side, which saves most of the decode time of a
-12 MP photo without losing any pixel the detector would see.
+The detector sees the picture turned by the EXIF Orientation tag, exactly as :mod:`trapblur.orientation`
+reads it (JPEG APP1, PNG eXIf, TIFF IFD0; values 1-8, mirrored ones included; XMP ignored), which is what
+image viewers show and what ``info["trapblur_box_frame"]`` tells the blurring step (:mod:`trapblur.frames`),
+so that its mapping back to the stored pixels is exact. To make that true whatever the decoder would do on
+its own (OpenCV 5 and Pillow 13 both turn TIFFs upright, Pillow even by XMP alone), JPEG, PNG and TIFF are
+decoded *as stored* (``IMREAD_IGNORE_ORIENTATION``; TIFF from a copy whose orientation tags read 1) and then
+turned here by :func:`turn`. JPEGs are decoded at 1/2, 1/4 or 1/8 size by DCT scaling when that still leaves
+at least the model's input size on the long side, which saves most of the decode time of a 12 MP photo
+without losing any pixel the detector would see.
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from ..codecs import sniff_format
 from ..errors import ImageError
+from ..orientation import neutralised, read_evidence
 
 #: File name endings treated as images (case-insensitive). Files that fail to decode get a failure entry.
 IMAGE_SUFFIXES: frozenset[str] = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".bmp", ".webp", ".gif"})
@@ -82,14 +89,48 @@ def read_upright(path: Path, min_long_side: int | None = None, max_pixels: int =
             if max(width, height) / factor >= min_long_side:
                 flag = reduced
                 break
-    buffer = np.frombuffer(data, dtype=np.uint8)
-    image = cv2.imdecode(buffer, flag)
-    if image is None and image_format not in ("JPEG", "MPO", "PNG", "TIFF", "BMP", "WEBP"):
-        image = _decode_with_pillow(data, path)
+    kind = sniff_format(data[:16])
+    orientation = 1
+    if kind is not None:  # the formats the blurring step edits: decode as stored, then turn
+        try:
+            evidence = read_evidence(data, kind)
+        except ImageError as exc:
+            raise ImageError(f"{path}: {exc}") from None
+        orientation = evidence.display
+        decodable = neutralised(data, evidence).getbuffer() if kind == "TIFF" else data
+        image = cv2.imdecode(np.frombuffer(decodable, dtype=np.uint8), flag | cv2.IMREAD_IGNORE_ORIENTATION)
+        del decodable  # release the view on the copy
+    else:
+        image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), flag)
+        if image is None and image_format not in ("BMP", "WEBP"):
+            image = _decode_with_pillow(data, path)
     if image is None:
         raise ImageError(f"{path}: image data is corrupt or truncated ({image_format or 'unknown'} file)")
     if image.ndim == 2:
         image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    return turn(image, orientation)
+
+
+def turn(image: np.ndarray, orientation: int) -> np.ndarray:
+    """The stored pixels ``image`` as displayed under EXIF ``orientation`` (as Pillow's ``exif_transpose``).
+
+    The inverse of :func:`trapblur.regions.upright_to_stored`: a box measured on the result maps back onto
+    the same stored pixels (``tests/test_orientation.py`` checks all eight values against both).
+    """
+    if orientation == 2:
+        return cv2.flip(image, 1)
+    if orientation == 3:
+        return cv2.rotate(image, cv2.ROTATE_180)
+    if orientation == 4:
+        return cv2.flip(image, 0)
+    if orientation == 5:
+        return cv2.transpose(image)
+    if orientation == 6:
+        return cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE)
+    if orientation == 7:
+        return cv2.flip(cv2.transpose(image), -1)
+    if orientation == 8:
+        return cv2.rotate(image, cv2.ROTATE_90_COUNTERCLOCKWISE)
     return image
 
 

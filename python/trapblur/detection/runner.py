@@ -23,6 +23,7 @@ import numpy as np
 from .._version import __version__
 from ..dataset import walk_folder
 from ..errors import ImageError, OptionsError, OutputFolderError, ResultsFormatError
+from ..frames import FRAME_MARKER, FRAME_MARKER_KEY, is_frame_marker
 from ..results import Detection, ImageEntry, Results, read_results, write_results
 from . import postprocess
 from .backends import LoadedModel, load_model
@@ -161,7 +162,9 @@ def checkpoint_path(output_json: Path) -> Path:
 
 
 def detection_info(loaded: LoadedModel, confidence_floor: float) -> dict[str, Any]:
-    """The ``info`` block: which model ran, its recommended thresholds, how it was run."""
+    """The ``info`` block: which model ran, its recommended thresholds, how it was run, and which frame
+    its boxes are in (:data:`trapblur.frames.FRAME_MARKER`: the picture turned by its EXIF orientation), so
+    that blurring with these results maps every box exactly."""
     typical, conservative = loaded.thresholds
     spec = loaded.info.spec
     return {
@@ -177,6 +180,7 @@ def detection_info(loaded: LoadedModel, confidence_floor: float) -> dict[str, An
         },
         "trapblur_version": __version__,
         "trapblur_confidence_floor": confidence_floor,
+        FRAME_MARKER_KEY: dict(FRAME_MARKER),
     }
 
 
@@ -218,7 +222,8 @@ def _load_checkpoint(path: Path, info: dict[str, Any], wanted: set[str]) -> tupl
                   == info["detector_metadata"]["model_name"]
                   and previous.info.get("detector_metadata", {}).get("image_size")
                   == info["detector_metadata"]["image_size"]
-                  and float(previous.info.get("trapblur_confidence_floor", 1.0)) <= info["trapblur_confidence_floor"])
+                  and float(previous.info.get("trapblur_confidence_floor", 1.0)) <= info["trapblur_confidence_floor"]
+                  and is_frame_marker(previous.info.get(FRAME_MARKER_KEY)))
     if not same_model:
         raise OutputFolderError(
             f"{path}: a checkpoint made with another model or settings ({previous.info.get('detector')}); "
