@@ -25,3 +25,11 @@ class OutputFolderError(TrapblurError):
 
 class ImageError(TrapblurError):
     """One image cannot be read, decoded, edited or written. The batch withholds it and goes on."""
+
+
+class ExportError(TrapblurError):
+    """An export cannot run: the shareable folder is not a finished trapblur output, or the destination is unusable."""
+
+
+class PackageFormatError(ExportError):
+    """A Camtrap DP package is missing, unreadable or not valid: the message names the file, row and field."""
