@@ -1,13 +1,23 @@
 """trapblur: blur people in camera-trap images before sharing a dataset.
 
 The public API is small: :func:`blur_dataset` for a folder, :func:`blur_image` for one image's bytes,
-:func:`read_results` / :func:`write_results` for MegaDetector files, and the records they use.
+:func:`read_results` / :func:`write_results` for MegaDetector files, :func:`export_zooniverse` and
+:func:`export_camtrap_dp` to share the blurred folder onward, and the records they use.
 """
 
 from ._version import __version__
 from .detection import ModelError, ModelInfo, anonymise, detect, fetch_model, list_models
-from .errors import ImageError, OptionsError, OutputFolderError, ResultsFormatError, TrapblurError
+from .errors import (
+    ExportError,
+    ImageError,
+    OptionsError,
+    OutputFolderError,
+    PackageFormatError,
+    ResultsFormatError,
+    TrapblurError,
+)
 from .example import ExampleDataset, make_example_dataset
+from .export import ZooniverseExport, export_zooniverse
 from .options import BlurOptions
 from .pipeline import blur_dataset
 from .report import ImageResult, RunReport
@@ -18,6 +28,7 @@ __all__ = [
     "BlurOptions",
     "Detection",
     "ExampleDataset",
+    "ExportError",
     "ImageEntry",
     "ImageError",
     "ImageResult",
@@ -25,15 +36,18 @@ __all__ = [
     "ModelInfo",
     "OptionsError",
     "OutputFolderError",
+    "PackageFormatError",
     "Results",
     "ResultsFormatError",
     "RunReport",
     "TrapblurError",
+    "ZooniverseExport",
     "__version__",
     "anonymise",
     "blur_dataset",
     "blur_image",
     "detect",
+    "export_zooniverse",
     "fetch_model",
     "list_models",
     "make_example_dataset",
