@@ -17,7 +17,7 @@ from .errors import (
     TrapblurError,
 )
 from .example import ExampleDataset, make_example_dataset
-from .export import ZooniverseExport, export_zooniverse
+from .export import CamtrapExport, ZooniverseExport, export_camtrap_dp, export_zooniverse
 from .options import BlurOptions
 from .pipeline import blur_dataset
 from .report import ImageResult, RunReport
@@ -26,6 +26,7 @@ from .single import blur_image
 
 __all__ = [
     "BlurOptions",
+    "CamtrapExport",
     "Detection",
     "ExampleDataset",
     "ExportError",
@@ -47,6 +48,7 @@ __all__ = [
     "blur_dataset",
     "blur_image",
     "detect",
+    "export_camtrap_dp",
     "export_zooniverse",
     "fetch_model",
     "list_models",
