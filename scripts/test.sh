@@ -10,12 +10,16 @@ export TRAPBLUR_REQUIRE_DETECTION=true
 export TRAPBLUR_TEST_INSTALL=true
 bash scripts/setup_python.sh test,examples detection
 # libjpeg-turbo's TurboJPEG library: the fast back end of lossless JPEG editing (Debian package).
-if ! ldconfig -p 2>/dev/null | grep -q 'libturbojpeg\.so\.0'; then
+# exiftool: the independent metadata reader the export tests check exported files with (no GPS, no serials).
+# libmagic: panoptes-client detects an upload's media type with it, as it does for Zooniverse users.
+if ! ldconfig -p 2>/dev/null | grep -q 'libturbojpeg\.so\.0' || ! command -v exiftool >/dev/null \
+    || ! ldconfig -p 2>/dev/null | grep -q 'libmagic\.so\.1'; then
   sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
   DEBIAN_FRONTEND=noninteractive $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends libturbojpeg0 >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends libturbojpeg0 \
+    libimage-exiftool-perl libmagic1 >/dev/null
 fi
-export TRAPBLUR_REQUIRE_TURBOJPEG=1
+export TRAPBLUR_REQUIRE_TURBOJPEG=1 TRAPBLUR_REQUIRE_EXIFTOOL=1
 # The R suite (installs R from Debian when missing; testthat against the real core; R CMD check).
 bash scripts/test_r.sh
 # rpy2 compiles against R's headers, so it comes after R; it drives the Python -> R -> Python test.

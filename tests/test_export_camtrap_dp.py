@@ -280,6 +280,7 @@ def test_unmatched_error_policy_and_ambiguous_names(generated: dict[str, Path]) 
 @pytest.mark.parametrize("breakage, message", [
     (lambda d: d.pop("project"), r"datapackage\.json: not a valid Camtrap DP package: required field 'project'"),
     (lambda d: d["resources"].pop(1), r"datapackage\.json: field 'resources' has no resource named 'media'"),
+    (lambda d: d["project"].pop("samplingDesign"), r"datapackage\.json: .*'project\.samplingDesign' is missing"),
     (lambda d: d["resources"][1].update(path="missing.csv"), r"resources\[1\] \(media\): field 'path'.*does not exist"),
 ])
 def test_invalid_descriptors_name_the_file_and_field(generated: dict[str, Path], breakage, message: str) -> None:
@@ -295,6 +296,7 @@ def test_invalid_descriptors_name_the_file_and_field(generated: dict[str, Path],
 
 @pytest.mark.parametrize("change, message", [
     ({"filePublic": "yes"}, r"media\.csv: row 2, field 'filePublic': 'yes' is not true or false"),
+    ({"favorite": "maybe"}, r"media\.csv: row 2, field 'favorite': 'maybe' is not true or false"),
     ({"timestamp": "2024-05-01 06:12"}, r"media\.csv: row 2, field 'timestamp': '2024-05-01 06:12' is not a date-time"),
     ({"deploymentID": "nowhere"}, r"media\.csv: row 2, field 'deploymentID': 'nowhere' is not a deploymentID"),
     ({"mediaID": "m2"}, r"media\.csv: row 3, field 'mediaID': 'm2' is not unique"),

@@ -298,7 +298,7 @@ def test_panoptes_cli_plain_command_on_single_image_subjects(share: dict[str, Pa
                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     upload = tmp_path / "upload"
     result = export_zooniverse(share["share"], upload, max_side=640, images_per_subject=1)
-    assert result.upload_commands == ["panoptes subject-set upload-subjects SET_ID set_001/manifest.csv"]
+    assert result.upload_commands == [f"panoptes subject-set upload-subjects SET_ID {upload / 'set_001' / 'manifest.csv'}"]
     manifest = upload / "set_001" / "manifest.csv"
     uploaded = panoptes_upload(manifest, home=tmp_path, monkeypatch=monkeypatch)
     assert "Error" not in uploaded.output and uploaded.exit_code == 0

@@ -1,7 +1,8 @@
 """The ``trapblur`` command line: parse arguments, call the public API, format progress and the summary.
 
 One module per group of sub-commands, each with a ``register(subparsers)`` function:
-:mod:`.blur` (``blur``, ``example``), :mod:`.detection` (``detect``, ``run``, ``models``). What they share
+:mod:`.blur` (``blur``, ``example``), :mod:`.detection` (``detect``, ``run``, ``models``), :mod:`.export`
+(``export zooniverse``, ``export camtrap-dp``). What they share
 (exit codes, blur options, progress bar, summary) is in :mod:`.common`. Exit status: 0 every image written;
 1 some withheld or failed (see the report); 2 could not run.
 """
@@ -15,11 +16,11 @@ from typing import Sequence
 
 from .._version import __version__
 from ..errors import TrapblurError
-from . import blur, detection
+from . import blur, detection, export
 from .common import EXIT_CANNOT_RUN, parse_threshold
 
 __all__ = ["build_parser", "main", "parse_threshold"]
-COMMAND_GROUPS = (blur, detection)
+COMMAND_GROUPS = (blur, detection, export)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -49,6 +49,13 @@ REQUIRED = {
     "observations": ("observationID", "deploymentID", "eventStart", "eventEnd", "observationLevel",
                      "observationType"),
 }
+BOOLEAN_FIELDS = {
+    "deployments": ("timestampIssues", "baitUse"),
+    "media": ("filePublic", "favorite"),
+    "observations": (),
+}
+#: What the profile requires of ``project``.
+REQUIRED_PROJECT_FIELDS = ("title", "samplingDesign", "captureMethod", "individualAnimals", "observationLevel")
 DATETIME_FIELDS = {
     "deployments": ("deploymentStart", "deploymentEnd"),
     "media": ("timestamp",),
@@ -138,6 +145,15 @@ def _read_descriptor(path: Path) -> dict[str, Any]:
         )
     if not isinstance(document["resources"], list):
         raise PackageFormatError(f"{path}: field 'resources' must be a list")
+    project = document["project"]
+    if not isinstance(project, dict):
+        raise PackageFormatError(f"{path}: field 'project' must be an object")
+    missing = [name for name in REQUIRED_PROJECT_FIELDS if name not in project]
+    if missing:
+        raise PackageFormatError(
+            f"{path}: not a valid Camtrap DP package: required field "
+            f"{', '.join(repr('project.' + m) for m in missing)} is missing"
+        )
     return document
 
 
@@ -200,6 +216,10 @@ def check_tables(package: CamtrapPackage) -> None:
             for column in REQUIRED[name]:
                 if (row.get(column) or "").strip() in MISSING_VALUES:
                     problems.append(f"{where}, field '{column}': a value is required")
+            for column in BOOLEAN_FIELDS[name]:
+                value = (row.get(column) or "").strip()
+                if value not in MISSING_VALUES and is_true(value) is None:
+                    problems.append(f"{where}, field '{column}': {value!r} is not true or false")
             for column in DATETIME_FIELDS[name]:
                 value = (row.get(column) or "").strip()
                 if value not in MISSING_VALUES and parse_datetime(value) is None:
@@ -230,9 +250,6 @@ def check_tables(package: CamtrapPackage) -> None:
 
 def _media_problems(row: dict[str, str], where: str) -> list[str]:
     problems = []
-    public = (row.get("filePublic") or "").strip()
-    if public not in MISSING_VALUES and is_true(public) is None:
-        problems.append(f"{where}, field 'filePublic': {public!r} is not true or false")
     file_path = (row.get("filePath") or "").strip()
     if file_path and not _FILE_PATH.match(file_path):
         problems.append(f"{where}, field 'filePath': {file_path!r} must be a URL or a relative path inside the "

@@ -36,6 +36,7 @@ import logging
 import math
 import os
 import re
+import shlex
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -227,7 +228,8 @@ def run_zooniverse_export(share: Share, out: Path, options: ZooniverseOptions,
             if written:
                 result.manifests.append(str(target / _set_name(number) / MANIFEST_NAME))
                 result.subjects += written.subjects
-                result.upload_commands.append(_upload_command(_set_name(number), written.uniform))
+                result.upload_commands.append(
+                    _upload_command(target / _set_name(number) / MANIFEST_NAME, written.uniform))
         _write_report(staging / REPORT_NAME, share, rows)
         dest.finish(staging, target, KIND, {"share": str(share.root), "options": _describe(options)})
     except BaseException:
@@ -412,9 +414,11 @@ def _write_report(path: Path, share: Share, rows: dict[str, ExportRow]) -> None:
     write_bytes_atomically(path, buffer.getvalue().encode("utf-8"))
 
 
-def _upload_command(set_name: str, uniform: bool) -> str:
+def _upload_command(manifest: Path, uniform: bool) -> str:
+    """The panoptes-cli command for one set; ``--allow-missing`` where subjects have fewer images than the
+    widest one (panoptes-cli otherwise stops at the first empty image cell)."""
     missing = "" if uniform else "--allow-missing "
-    return f"panoptes subject-set upload-subjects {missing}SET_ID {set_name}/{MANIFEST_NAME}"
+    return f"panoptes subject-set upload-subjects {missing}SET_ID {shlex.quote(str(manifest))}"
 
 
 def _describe(options: ZooniverseOptions) -> dict[str, object]:
