@@ -2,7 +2,7 @@
 
 Speed comes from decoding less: a JPEG is decoded at 1/2, 1/4 or 1/8 of its size when that still covers the
 target (libjpeg scales in the DCT domain, so a 12 MP photograph bound for 1600 px costs about half a full
-decode), then shrunk with area averaging. The EXIF orientation is applied to the pixels (the output carries
+decode), then shrunk the rest of the way (less than 2x) bilinearly. The EXIF orientation is applied to the pixels (the output carries
 no orientation tag), using the same tag trapblur read when it placed the blur boxes.
 
 The quality search: encode at ``top_quality``; if that does not fit, binary-search the highest quality between
@@ -75,8 +75,15 @@ def upright_pixels(data: bytes, max_side: int) -> np.ndarray:
     if pixels.dtype != np.uint8:
         pixels = (pixels >> 8).astype(np.uint8)
     if (pixels.shape[1], pixels.shape[0]) != stored_target:
-        pixels = cv2.resize(pixels, stored_target, interpolation=cv2.INTER_AREA)
+        pixels = cv2.resize(pixels, stored_target, interpolation=_interpolation(pixels.shape[1], stored_target[0]))
     return orient(pixels, source.orientation)
+
+
+def _interpolation(width: int, target_width: int) -> int:
+    """Bilinear for the last step of less than 2x (the DCT reduction did the rest): as sharp as area
+    averaging from a full decode, and six times faster than area averaging at a fractional ratio; area
+    averaging for larger steps, where bilinear would alias."""
+    return cv2.INTER_LINEAR if target_width * 2 >= width else cv2.INTER_AREA
 
 
 def orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
