@@ -357,3 +357,62 @@ def test_a_second_export_replaces_the_first(share: dict[str, Path], tmp_path: Pa
     export_zooniverse(share["share"], upload, max_side=320)
     assert sorted(p.name for p in upload.iterdir()) == [".trapblur-export.json", "export_report.csv", "set_001"]
     assert not list(tmp_path.glob(".upload.*"))
+
+
+def test_every_format_the_batch_writes_exports_upright(shared_images: Path, tmp_path: Path) -> None:
+    """Real JPEGs (colour, greyscale, CMYK, EXIF-rotated), 16-bit PNG, PNG with alpha, LZW TIFF."""
+    cameras = tmp_path / "cameras"
+    cameras.mkdir()
+    for name in ("animal_stn_african_elephants.jpg", "animal_stn_african_elephants_with_exif_orientation.jpg",
+                 "animal_stn_african_elephants_bw.jpg", "animal_stn_african_elephants_cmyk.jpg"):
+        (cameras / name).write_bytes((shared_images / name).read_bytes())
+    rgb = np.asarray(Image.open(shared_images / "animal_stn_african_elephants.jpg").convert("RGB").resize((640, 480)))
+    cv2.imwrite(str(cameras / "sixteen.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR).astype(np.uint16) * 257)
+    Image.fromarray(rgb).convert("RGBA").save(cameras / "alpha.png")
+    Image.fromarray(rgb).save(cameras / "page.tif", compression="tiff_lzw")
+    results = write_md(tmp_path / "md.json", [{"file": p.name, "detections": []} for p in cameras.iterdir()])
+    blur_dataset(cameras, results, tmp_path / "shareable")
+    upload = tmp_path / "upload"
+    result = export_zooniverse(tmp_path / "shareable", upload, max_side=640, images_per_subject=1)
+    assert result.ok and result.counts["exported"] == 7
+    with (upload / "export_report.csv").open(newline="") as stream:
+        files = {r["image"]: upload / r["file"] for r in csv.DictReader(stream)}
+    reference = cv2.imread(str(files["animal_stn_african_elephants.jpg"])).astype(int)
+    for name in ("animal_stn_african_elephants_with_exif_orientation.jpg", "animal_stn_african_elephants_cmyk.jpg",
+                 "sixteen.png", "alpha.png", "page.tif"):
+        exported = cv2.imread(str(files[name])).astype(int)
+        assert exported.shape == (480, 640, 3), name
+        assert np.abs(exported - reference).mean() < 6, name  # the same picture, upright, in its colours
+    grey = cv2.imread(str(files["animal_stn_african_elephants_bw.jpg"]))
+    assert np.abs(cv2.cvtColor(grey, cv2.COLOR_BGR2GRAY).astype(int)
+                  - cv2.cvtColor(reference.astype(np.uint8), cv2.COLOR_BGR2GRAY).astype(int)).mean() < 6
+
+
+def test_report_columns_are_read_by_name_and_the_folder_is_trusted_only_as_reported(
+        share: dict[str, Path], tmp_path: Path) -> None:
+    """A report with columns in another order and a new one (as later versions write), a written image
+    deleted since, and a file someone dropped into the shareable folder."""
+    copy = tmp_path / "shareable"
+    import shutil
+
+    shutil.copytree(share["share"], copy)
+    report = copy / "trapblur_report.csv"
+    with report.open(newline="") as stream:
+        rows = list(csv.DictReader(stream))
+    columns = ["input_sha256", *reversed(list(rows[0]))]
+    with report.open("w", newline="") as stream:
+        writer = csv.DictWriter(stream, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows({**row, "input_sha256": "ab" * 32} for row in rows)
+    (copy / "site A/cam1/IMG_0002.JPG").unlink()
+    (copy / "site A/cam1/dropped.jpg").write_bytes(camera_jpeg(320, 240, 99, _time(33)))
+    upload = tmp_path / "upload"
+    result = export_zooniverse(copy, upload, max_side=320)
+    originals = {o for subject in subjects_of(upload) for o in subject}
+    assert "site A/cam1/dropped.jpg" not in originals and "site A/cam1/IMG_0002.JPG" not in originals
+    assert result.counts["exported"] == 10
+    with (upload / "export_report.csv").open(newline="") as stream:
+        listed = {r["image"]: r for r in csv.DictReader(stream)}
+    assert listed["site A/cam1/IMG_0002.JPG"]["action"] == "not shared"
+    assert "no such file is in the shareable folder" in listed["site A/cam1/IMG_0002.JPG"]["reason"]
+    assert "site A/cam1/dropped.jpg" not in listed

@@ -210,7 +210,7 @@ def run_zooniverse_export(share: Share, out: Path, options: ZooniverseOptions,
             timed, times[image.relative] = _timed(image)
             candidates.append(timed)
     for skipped in share.not_shared:
-        if skipped.action in ("withheld", "failed"):
+        if skipped.action in ("withheld", "failed", "missing"):
             rows[skipped.relative] = ExportRow(skipped.relative, "not shared",
                                                reason=f"{skipped.action} in the shareable folder: {skipped.reason}")
 
