@@ -324,3 +324,29 @@ def test_missing_column_names_the_table(generated: dict[str, Path]) -> None:
     blur_dataset(generated["cameras"], generated["results"], share)
     with pytest.raises(PackageFormatError, match=r"media\.csv: required column 'filePublic' is missing"):
         export_camtrap_dp(share, generated["package"], generated["root"] / "out")
+
+
+def test_a_copy_that_cannot_be_cleaned_is_not_made_public(tmp_path: Path) -> None:
+    """TIFF metadata cannot be cleaned of GPS here: such a file stays out of the package, filePublic false."""
+    cameras = tmp_path / "cameras" / "cam1"
+    cameras.mkdir(parents=True)
+    exif = Image.Exif()
+    exif.get_ifd(0x8825)[1] = "N"
+    Image.fromarray(textured_pixels(320, 240, 3)).save(cameras / "IMG_1.tif", exif=exif.tobytes())
+    (cameras / "IMG_2.JPG").write_bytes(camera_jpeg(320, 240, 2, "2024:05:01 06:12:30"))
+    results = tmp_path / "md.json"
+    write_results(Results([ImageEntry("cam1/IMG_1.tif", ()), ImageEntry("cam1/IMG_2.JPG", ())]), results)
+    share = tmp_path / "shareable"
+    blur_dataset(tmp_path / "cameras", results, share)
+    package = _write_package(tmp_path / "in", [
+        {**_media_row("t1", "IMG_1.tif", "media/cam1"), "fileMediatype": "image/tiff"},
+        _media_row("j2", "IMG_2.JPG", "media/cam1"),
+    ])
+    out = tmp_path / "out"
+    result = export_camtrap_dp(share, package, out)
+    rows = {row["mediaID"]: row for row in table(out / "media.csv")}
+    assert rows["t1"]["filePublic"] == "false" and not (out / "media/cam1/IMG_1.tif").exists()
+    assert rows["j2"]["filePublic"] == "true" and (out / "media/cam1/IMG_2.JPG").is_file()
+    assert result.counts["not public"] == 1 and not result.ok
+    assert any("cannot be cleaned" in reason for reason in result.reasons)
+    assert validation_errors(out) == []

@@ -287,7 +287,7 @@ def test_panoptes_cli_accepts_every_row(share: dict[str, Path], tmp_path: Path, 
     # The only complaints are about the empty image cells of shorter subjects (panoptes-cli issue 178).
     complaints = [line for line in uploaded.output.splitlines() if line.startswith("Error")]
     assert all(line == f'Error: File "{manifest.parent}/" could not be found.' for line in complaints), complaints
-    for subject, row in zip(uploaded.subjects, rows):
+    for subject, row in zip(uploaded.subjects, rows, strict=True):
         named = [row[f"image_{k}"] for k in (1, 2, 3) if row[f"image_{k}"]]
         assert subject.locations == ["image/jpeg"] * len(named)
         assert [len(media) for media in subject._media_files] == [(manifest.parent / n).stat().st_size for n in named]
@@ -304,7 +304,7 @@ def test_panoptes_cli_plain_command_on_single_image_subjects(share: dict[str, Pa
     assert "Error" not in uploaded.output and uploaded.exit_code == 0
     rows = manifest_rows(manifest)
     assert len(uploaded.subjects) == len(rows) == 11
-    for subject, row in zip(uploaded.subjects, rows):
+    for subject, row in zip(uploaded.subjects, rows, strict=True):
         assert subject.locations == ["image/jpeg"]
         assert subject._media_files[0] == (manifest.parent / row["image_1"]).read_bytes()
 

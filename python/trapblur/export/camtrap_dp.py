@@ -155,6 +155,8 @@ def run_camtrap_export(share: Share, package: CamtrapPackage, out: Path, options
                     written_paths[new_path] = image.relative
                     row["filePath"], row["filePublic"] = new_path, "true"
                     entry["outcome"] = image.action
+                    if not image.checked:
+                        entry["reason"] = "copied without detector results (copy_unlisted): not checked for people"
                     added = _observations_for(row, image, share, detector, existing_ids)
                     new_observations += added
                     entry["observations_added"] = len(added)
