@@ -26,6 +26,11 @@ TABLES = ("deployments", "media", "observations")
 def camtrap_standard() -> Path:
     if not (CAMTRAP / "camtrap-dp-profile.json").is_file():
         pytest.skip("../shared/data/camtrap-dp is not present")
+    commit = (CAMTRAP / "SOURCE_COMMIT").read_text().strip()
+    assert len(commit) == 40, "SOURCE_COMMIT names the standard's commit the local files come from"
+    profile = json.loads((CAMTRAP / "camtrap-dp-profile.json").read_text(encoding="utf-8"))
+    version = profile["$defs"]["version"]["pattern"].replace("\\", "")
+    assert STANDARD_URL.endswith(f"/{version}/"), f"the local profile is Camtrap DP {version}"
     return CAMTRAP
 
 

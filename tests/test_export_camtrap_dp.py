@@ -19,7 +19,7 @@ from trapblur import PackageFormatError, blur_dataset, export_camtrap_dp, write_
 from trapblur.results import Detection, ImageEntry, Results
 
 from _camtrap_validate import camtrap_standard, validation_errors
-from _export_support import camera_jpeg, leaks
+from _export_support import SERIAL, camera_jpeg, leaks
 from conftest import detail_energy, textured_pixels
 
 BOX = (0.1, 0.2, 0.2, 0.5)
@@ -230,7 +230,9 @@ def test_generated_package_with_vehicles_blurred(generated: dict[str, Path]) -> 
     assert result.ok and result.counts["public"] == 4
     for path in (out / "media" / "cam1").iterdir():
         assert leaks(path) == [], path
-    assert b"UXR6BI02004234" not in (out / "media" / "cam1" / "IMG_4.png").read_bytes()
+    for path in out.rglob("*"):  # the tables, the descriptor and every media file
+        if path.is_file():
+            assert SERIAL.encode() not in path.read_bytes() and b"LENS-998877" not in path.read_bytes(), path
     added = table(out / "observations.csv")
     assert sorted((r["mediaID"], r["observationType"]) for r in added) == [("m1", "human"), ("m1", "vehicle"),
                                                                            ("m2", "vehicle")]

@@ -18,7 +18,7 @@ from trapblur.export import export_zooniverse
 from trapblur.export.downscale import orient
 from trapblur.export.zooniverse import parse_duration
 
-from _export_support import camera_jpeg, exiftool_tags, leaks, panoptes_upload
+from _export_support import SERIAL, camera_jpeg, exiftool_tags, leaks, panoptes_upload
 from conftest import detail_energy, person, write_md
 
 BOX = [0.3, 0.2, 0.3, 0.5]
@@ -218,6 +218,9 @@ def test_no_metadata_leaves_but_what_is_named(share: dict[str, Path], tmp_path: 
         groups = {key.split(":")[0] for key in tags if ":" in key}
         assert not groups & {"XMP-exif", "XMP-aux", "XMP-x", "MakerNotes", "IPTC", "Photoshop"}, groups
         assert "File:Comment" not in tags
+    for text_file in [*plain.rglob("*.csv"), *kept.rglob("*.csv"), *plain.rglob(".trapblur-export.json")]:
+        text = text_file.read_text(encoding="utf-8")
+        assert SERIAL not in text and "LENS-998877" not in text and "29.76N" not in text, text_file
     plain_tags = exiftool_tags(exported_files(plain)[0])
     assert not [key for key in plain_tags if key.startswith(("IFD0:", "ExifIFD:", "IFD1:"))], plain_tags
     kept_tags = exiftool_tags(kept / "set_001" / manifest_rows(kept / "set_001" / "manifest.csv")[0]["image_1"])
