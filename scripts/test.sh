@@ -9,21 +9,23 @@ export TRAPBLUR_REQUIRE_DETECTION=true
 # Also test install_trapblur() from this checkout, as an R user would run it (makes a venv; ~30 s).
 export TRAPBLUR_TEST_INSTALL=true
 bash scripts/setup_python.sh test,examples detection
-# libjpeg-turbo's TurboJPEG library: the fast back end of lossless JPEG editing (Debian package).
-if ! ldconfig -p 2>/dev/null | grep -q 'libturbojpeg\.so\.0'; then
+# System packages the tests use, from Debian (each is what a user of that feature has too):
+#   libturbojpeg0            libjpeg-turbo's TurboJPEG: the fast back end of lossless JPEG editing
+#   libimage-exiftool-perl   exiftool: the independent metadata reader that checks previews, GPS and serials
+#   libmagic1                panoptes-client detects an upload's media type with it (export tests)
+#   chromium chromium-driver headless browser for the review page's tests (selenium comes with the test extra)
+apt_needed=()
+ldconfig -p 2>/dev/null | grep -q 'libturbojpeg\.so\.0' || apt_needed+=(libturbojpeg0)
+command -v exiftool >/dev/null 2>&1 || apt_needed+=(libimage-exiftool-perl)
+ldconfig -p 2>/dev/null | grep -q 'libmagic\.so\.1' || apt_needed+=(libmagic1)
+{ command -v chromium && command -v chromedriver; } >/dev/null 2>&1 || apt_needed+=(chromium chromium-driver)
+if [ ${#apt_needed[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
   DEBIAN_FRONTEND=noninteractive $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends libturbojpeg0 >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${apt_needed[@]}" >/dev/null
 fi
-export TRAPBLUR_REQUIRE_TURBOJPEG=1
-# Headless Chromium and its driver (Debian packages) for the review page's browser tests; selenium comes
-# with the test extra.
-if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
-  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends chromium chromium-driver >/dev/null
-fi
-export TRAPBLUR_REQUIRE_BROWSER=1
+# ... so none of those tests may skip for want of them.
+export TRAPBLUR_REQUIRE_TURBOJPEG=1 TRAPBLUR_REQUIRE_EXIFTOOL=1 TRAPBLUR_REQUIRE_BROWSER=1
 # The R suite (installs R from Debian when missing; testthat against the real core; R CMD check).
 bash scripts/test_r.sh
 # rpy2 compiles against R's headers, so it comes after R; it drives the Python -> R -> Python test.

@@ -1,15 +1,24 @@
 """trapblur: blur people in camera-trap images before sharing a dataset.
 
 The public API is small: :func:`blur_dataset` for a folder, :func:`blur_image` for one image's bytes,
-:func:`read_results` / :func:`write_results` for MegaDetector files, and the records they use.
+:func:`read_results` / :func:`write_results` for MegaDetector files, :func:`export_zooniverse` and
+:func:`export_camtrap_dp` to share the blurred folder onward, and the records they use.
 """
 
 from ._version import __version__
 from .detection import ModelError, ModelInfo, anonymise, detect, fetch_model, list_models
 from .errors import (
-    CorrectionsFormatError, ImageError, OptionsError, OutputFolderError, ResultsFormatError, TrapblurError,
+    CorrectionsFormatError,
+    ExportError,
+    ImageError,
+    OptionsError,
+    OutputFolderError,
+    PackageFormatError,
+    ResultsFormatError,
+    TrapblurError,
 )
 from .example import ExampleDataset, make_example_dataset
+from .export import CamtrapExport, ZooniverseExport, export_camtrap_dp, export_zooniverse
 from .options import BlurOptions
 from .pipeline import blur_dataset
 from .report import ImageResult, RunReport
@@ -19,9 +28,11 @@ from .single import blur_image
 
 __all__ = [
     "BlurOptions",
+    "CamtrapExport",
     "CorrectionsFormatError",
     "Detection",
     "ExampleDataset",
+    "ExportError",
     "ImageEntry",
     "ImageError",
     "ImageResult",
@@ -29,16 +40,20 @@ __all__ = [
     "ModelInfo",
     "OptionsError",
     "OutputFolderError",
+    "PackageFormatError",
     "Results",
     "ResultsFormatError",
     "ReviewPage",
     "RunReport",
     "TrapblurError",
+    "ZooniverseExport",
     "__version__",
     "anonymise",
     "blur_dataset",
     "blur_image",
     "detect",
+    "export_camtrap_dp",
+    "export_zooniverse",
     "fetch_model",
     "list_models",
     "make_example_dataset",

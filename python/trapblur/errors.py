@@ -36,3 +36,11 @@ class CorrectionsFormatError(TrapblurError):
 
     Problems in single rows (an unknown image, a box out of range) do not raise: they are reported per row.
     """
+
+
+class ExportError(TrapblurError):
+    """An export cannot run: the shareable folder is not a finished trapblur output, or the destination is unusable."""
+
+
+class PackageFormatError(ExportError):
+    """A Camtrap DP package is missing, unreadable or not valid: the message names the file, row and field."""

@@ -2,7 +2,7 @@
 
 One module per group of sub-commands, each with a ``register(subparsers)`` function:
 :mod:`.blur` (``blur``, ``example``), :mod:`.detection` (``detect``, ``run``, ``models``), :mod:`.review`
-(``review``). What they share
+(``review``), :mod:`.export` (``export zooniverse``, ``export camtrap-dp``). What they share
 (exit codes, blur options, progress bar, summary) is in :mod:`.common`. Exit status: 0 every image written;
 1 some withheld or failed (see the report); 2 could not run.
 """
@@ -16,11 +16,11 @@ from typing import Sequence
 
 from .._version import __version__
 from ..errors import TrapblurError
-from . import blur, detection, review
+from . import blur, detection, export, review
 from .common import EXIT_CANNOT_RUN, parse_threshold
 
 __all__ = ["build_parser", "main", "parse_threshold"]
-COMMAND_GROUPS = (blur, detection, review)
+COMMAND_GROUPS = (blur, detection, review, export)
 
 
 def build_parser() -> argparse.ArgumentParser:
