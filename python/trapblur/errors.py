@@ -25,3 +25,10 @@ class OutputFolderError(TrapblurError):
 
 class ImageError(TrapblurError):
     """One image cannot be read, decoded, edited or written. The batch withholds it and goes on."""
+
+
+class PreviewError(ImageError):
+    """An image embedded in the metadata (a thumbnail, a preview) could not be proved re-rendered or removed.
+
+    It may still show the person unblurred, so the image is withheld rather than written.
+    """
