@@ -16,6 +16,13 @@ if ! ldconfig -p 2>/dev/null | grep -q 'libturbojpeg\.so\.0'; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends libturbojpeg0 >/dev/null
 fi
 export TRAPBLUR_REQUIRE_TURBOJPEG=1
+# exiftool: the independent reader the tests extract embedded previews with (Debian package).
+if ! command -v exiftool >/dev/null 2>&1; then
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends libimage-exiftool-perl >/dev/null
+fi
+export TRAPBLUR_REQUIRE_EXIFTOOL=1
 # The R suite (installs R from Debian when missing; testthat against the real core; R CMD check).
 bash scripts/test_r.sh
 # rpy2 compiles against R's headers, so it comes after R; it drives the Python -> R -> Python test.

@@ -7,6 +7,7 @@ preview must be gone; and the rest of the metadata must be byte for byte what it
 from __future__ import annotations
 
 import base64
+import csv
 import io
 import struct
 from pathlib import Path
@@ -16,7 +17,9 @@ import pytest
 from PIL import Image
 
 from trapblur import BlurOptions, blur_image
+from trapblur.cli import main
 from trapblur.errors import PreviewError
+from trapblur.pipeline import REPORT_NAME
 from trapblur.results import Detection
 
 from _metadata_support import (
@@ -25,7 +28,7 @@ from _metadata_support import (
     photo, photoshop_segments, photoshop_thumbnail, preview_jpeg, preview_png, resource, segment, with_segments,
     PERSON_BOX,
 )
-from conftest import jpeg_bytes, segments_of
+from conftest import jpeg_bytes, person, segments_of, write_md
 
 PERSON = [Detection("person", 0.9, PERSON_BOX)]
 MODES = ["lossless", "reencode"]
@@ -295,3 +298,25 @@ def test_comments_icc_and_other_metadata_stay_byte_for_byte() -> None:
             assert old[:start] == new[:start]  # every IFD, date and GPS byte
         else:
             assert old == new
+
+
+def test_trapblur_blur_withholds_the_image_whose_preview_cannot_be_handled(tmp_path: Path) -> None:
+    images = tmp_path / "cams"
+    images.mkdir()
+    gif = io.BytesIO()
+    photo().resize((160, 120)).save(gif, "GIF")
+    (images / "vendor.jpg").write_bytes(camera_jpeg(segment(0xE5, b"VENDOR\x00" + gif.getvalue())))
+    thumbnail = preview_jpeg(photo())
+    (images / "camera.jpg").write_bytes(camera_jpeg(exif=exif_with_jpeg_thumbnail(thumbnail[:-2])))
+    box = list(PERSON_BOX)
+    results = write_md(tmp_path / "md.json", [{"file": n, "detections": [person(box)]} for n in ("vendor.jpg", "camera.jpg")])
+    out = tmp_path / "out"
+    assert main(["blur", str(images), "--results", str(results), "--out", str(out), "-q"]) == 1
+    with (out / REPORT_NAME).open() as stream:
+        rows = {row["input"]: row for row in csv.DictReader(stream)}
+    assert rows["vendor.jpg"]["action"] == "withheld"
+    assert "APP5 segment holds an embedded GIF" in rows["vendor.jpg"]["reason"]
+    assert not (out / "vendor.jpg").exists()
+    assert rows["camera.jpg"]["action"] == "blurred"
+    assert "EXIF thumbnail re-rendered from the blurred image" in rows["camera.jpg"]["reason"]
+    assert assert_blurred_or_gone(thumbnail, exiftool_binary(out / "camera.jpg", "ThumbnailImage")) == "blurred"

@@ -34,7 +34,7 @@ from ._version import __version__
 from .atomic import copy_atomically, link_atomically, remove_partial_files, write_bytes_atomically, write_text_atomically
 from .codecs import inspect_image, sniff_format
 from .dataset import Dataset, ImageFile, build_dataset
-from .errors import ImageError, OptionsError, OutputFolderError
+from .errors import ImageError, OptionsError, OutputFolderError, PreviewError
 from .options import DEFAULT_THRESHOLD, BlurOptions, ThresholdArg
 from .regions import regions_to_hide, select_detections
 from .report import ImageResult, ReportWriter, RunReport, read_report
@@ -244,6 +244,8 @@ def process_image(file: ImageFile, options: BlurOptions, settings: RunSettings, 
             base, output=file.relative, action="blurred", regions=len(regions), encoding=encoding,
             reason="; ".join(encoded.notes),
         )
+    except PreviewError as exc:  # readable and blurred, but a preview in its metadata may show the person
+        return _not_written(dataclasses.replace(base, action="withheld", reason=str(exc)), destination)
     except ImageError as exc:
         return _not_written(dataclasses.replace(base, action="failed", reason=str(exc)), destination)
     except OSError as exc:
