@@ -137,6 +137,31 @@ def _read_frame(data: bytes, position: int, marker: int) -> tuple[int, int, int,
     return marker, precision, height, width, tuple(components)
 
 
+def header_segments(data: bytes) -> tuple[Segment, ...]:
+    """The marker segments before the first scan (where an output written by trapblur has all its
+    metadata), without reading the entropy-coded data: cheap enough to check every output again."""
+    if data[:2] != SOI:
+        raise ImageError("not a JPEG file (no start-of-image marker)")
+    position = 2
+    segments = []
+    while True:
+        while position + 1 < len(data) and data[position] == 0xFF and data[position + 1] == 0xFF:
+            position += 1
+        if position + 4 > len(data) or data[position] != 0xFF:
+            raise ImageError("truncated or corrupt JPEG: the headers end before the first scan")
+        marker = data[position + 1]
+        if marker in STANDALONE_MARKERS:
+            position += 2
+            continue
+        (length,) = struct.unpack_from(">H", data, position + 2)
+        if length < 2 or position + 2 + length > len(data):
+            raise ImageError("truncated or corrupt JPEG: a marker segment runs past the end of the file")
+        segments.append(Segment(marker, position, position + 2 + length))
+        if marker == MARKER_SOS:
+            return tuple(segments)
+        position += 2 + length
+
+
 def replace_metadata(encoded: bytes, metadata: Sequence[bytes]) -> bytes:
     """``encoded`` with its own APPn/COM segments replaced by ``metadata`` (whole segments, in order).
 
@@ -154,22 +179,27 @@ def replace_metadata(encoded: bytes, metadata: Sequence[bytes]) -> bytes:
 _FIRST_MARKERS = frozenset(range(0xC0, 0xFF)) - {0xC8, *range(0xD0, 0xDA)}
 
 
-def looks_like_jpeg(blob: bytes, position: int) -> bool:
+def looks_like_jpeg(blob: bytes, position: int, if_cut: bool = False) -> bool:
     """Whether a JPEG starts at ``position``: SOI, a marker segment, and a second marker right after it.
 
     Four bytes ``FF D8 FF xx`` occur by chance about once in 2^28 random bytes; asking for the second
     marker to chain from the first segment's length makes a false match about 2^12 times rarer still,
-    while every real JPEG (even one cut off after its headers) passes.
+    while every real JPEG (even one cut off after its headers) passes. ``if_cut`` is the answer when
+    ``blob`` ends before the second marker.
     """
-    if blob[position : position + 3] != b"\xff\xd8\xff" or position + 6 > len(blob):
+    if blob[position : position + 3] != b"\xff\xd8\xff":
         return False
+    if position + 6 > len(blob):
+        return if_cut
     if blob[position + 3] not in _FIRST_MARKERS:
         return False
     (length,) = struct.unpack_from(">H", blob, position + 4)
     following = position + 4 + length
-    if length < 2 or following + 2 > len(blob) or blob[following] != 0xFF:
+    if length < 2:
         return False
-    return blob[following + 1] in _FIRST_MARKERS or blob[following + 1] == 0xFF
+    if following + 2 > len(blob):
+        return if_cut
+    return blob[following] == 0xFF and (blob[following + 1] in _FIRST_MARKERS or blob[following + 1] == 0xFF)
 
 
 @dataclass(frozen=True)
@@ -200,8 +230,8 @@ def embedded_jpeg_extent(blob: bytes, start: int, limit: int | None = None) -> E
         if position + 2 > limit:
             return EmbeddedJpeg(start, limit, width, height, False)
         marker = blob[position + 1]
-        if blob[position] != 0xFF or marker == 0x00 or marker == 0xD8:
-            return EmbeddedJpeg(start, position, width, height, False)
+        if blob[position] != 0xFF or (marker < 0xC0 and marker != 0x01) or marker == 0xD8:
+            return EmbeddedJpeg(start, position, width, height, False)  # not a marker: the JPEG stops here
         if marker == MARKER_EOI:
             return EmbeddedJpeg(start, position + 2, width, height, True)
         if marker in STANDALONE_MARKERS:

@@ -36,7 +36,7 @@ from os.path import commonprefix
 
 from . import exif, photoshop, xmp
 from .errors import ImageError, PreviewError
-from .jpeg import APP0, MARKER_COM, JpegLayout, parse_jpeg
+from .jpeg import APP0, MARKER_COM, JpegLayout, header_segments, looks_like_jpeg
 from .previews import PreviewRenderer, check_blob, overwrite_embedded_images, remove_text_images
 
 APP1, APP2, APP3, APP11, APP13 = APP0 + 1, APP0 + 2, APP0 + 3, APP0 + 11, APP0 + 13
@@ -52,6 +52,7 @@ _EXTENDED_CHUNK = 65533 - _EXTENDED_HEADER
 _PHOTOSHOP_CHUNK = 65533 - len(PHOTOSHOP_SIGNATURE)
 # Per-segment headers of payloads that are split over consecutive segments.
 _RUN_HEADERS = {"Extended XMP": _EXTENDED_HEADER, "Photoshop": len(PHOTOSHOP_SIGNATURE), "ICC profile": 14}
+_MAX_HEADER = 32  # per-segment headers of unknown kinds are looked for up to this length
 _REMOVED = {"MPF": "multi-picture (MPF) preview removed", "FlashPix": "FlashPix (FPXR) preview segment removed",
             "JUMBF": "C2PA/JUMBF segment removed (the edit breaks its signature; it can hold thumbnails)"}
 
@@ -136,14 +137,18 @@ def sanitise_metadata(data: bytes, layout: JpegLayout, renderer: PreviewRenderer
             item.replacement = [_segment(item.marker, XMP_SIGNATURE + packet)]
         elif item.kind == "comment":
             text, count = remove_text_images(item.payload)
+            buffer = bytearray(text)
+            count += overwrite_embedded_images(buffer, renderer)
             if count:
-                notes.append("base64 image in a JPEG comment removed")
-            item.replacement = [_segment(item.marker, text)]
+                notes.append("image in a JPEG comment re-rendered or removed")
+            item.replacement = [_segment(item.marker, bytes(buffer))]
         elif item.kind in ("JFIF", "JFXX"):
             payload, note = _clean_jfif(item.payload, renderer)
             notes.extend([note] if note else [])
             item.replacement = [_segment(item.marker, payload)]
     _clean_other_runs(items, renderer, notes)
+    if data[layout.end :].strip(b"\x00"):  # MPF previews, "motion photo" videos, gain maps...
+        notes.append("data after the end of the image removed")
     segments: list[bytes] = []
     for item in items:
         segments.extend(item.replacement if item.replacement is not None else [_segment(item.marker, item.payload)])
@@ -250,7 +255,7 @@ def _run_header(kind: str, payloads: list[bytes]) -> int:
     """How many leading bytes of each payload in a run are a per-segment header, not split content."""
     if kind in _RUN_HEADERS:
         return _RUN_HEADERS[kind]
-    return len(commonprefix(payloads)) if len(payloads) > 1 else 0
+    return len(commonprefix([p[:_MAX_HEADER] for p in payloads])) if len(payloads) > 1 else 0
 
 
 def _clean_other_runs(items: list[_Item], renderer: PreviewRenderer, notes: list[str]) -> None:
@@ -272,22 +277,52 @@ def _clean_other_runs(items: list[_Item], renderer: PreviewRenderer, notes: list
 # ----------------------------------------------------------------------------------------------------------
 # The audit
 
+_SOI = b"\xff\xd8\xff"
+
+
+def _check_boundaries(label: str, payloads: list[bytes], rendered: list[bytes]) -> None:
+    """Refuse a JPEG that may continue from one segment into the next under a header of unknown length.
+
+    The joined payloads catch the usual case; this catches a split inside the start-of-image marker, or a
+    first marker segment running over the end of its segment, whatever the per-segment header is.
+    """
+    for current, following in zip(payloads, payloads[1:]):
+        for cut in (1, 2, 3):
+            if not current.endswith(_SOI[:cut]):
+                continue
+            for header in range(_MAX_HEADER + 1):
+                window = current[-cut:] + following[header : header + 4096]
+                if looks_like_jpeg(window, 0, if_cut=True) and not any(window.startswith(r[: len(window)]) for r in rendered):
+                    raise PreviewError(f"{label} may hold a JPEG split across segments, which cannot be checked: not written")
+        position = current.find(_SOI)
+        while position >= 0:
+            if looks_like_jpeg(current, position, if_cut=True) and not looks_like_jpeg(current, position) and not any(
+                current.startswith(r[: len(current) - position], position) for r in rendered
+            ):
+                raise PreviewError(f"{label} may hold a JPEG split across segments, which cannot be checked: not written")
+            position = current.find(_SOI, position + 1)
+
 
 def audit(output: bytes, rendered: list[bytes]) -> None:
-    """Raise :class:`PreviewError` if the finished JPEG ``output`` still carries an image we did not draw."""
-    layout = parse_jpeg(output)
-    if output[layout.end :].strip(b"\x00"):
-        raise PreviewError("data after the end of the JPEG image (possibly a preview) could not be removed: not written")
+    """Raise :class:`PreviewError` if the finished JPEG ``output`` still carries an image we did not draw.
+
+    It reads the segments before the first scan, where :func:`~trapblur.jpeg.replace_metadata` puts all
+    the metadata (and it ends the file at the image's own end-of-image marker, so nothing trails it).
+    """
     items = []
-    for segment in layout.metadata_segments:
-        payload = output[segment.start + 4 : segment.end]
-        items.append(_Item(segment.marker, payload, segment_kind(segment.marker, payload)))
+    for segment in header_segments(output):
+        if APP0 <= segment.marker <= APP0 + 15 or segment.marker == MARKER_COM:
+            payload = output[segment.start + 4 : segment.end]
+            items.append(_Item(segment.marker, payload, segment_kind(segment.marker, payload)))
+    runs = _runs(items, lambda item: (item.marker, item.kind))
+    split = {id(item) for run in runs if len(run) > 1 for item in run}  # checked joined, below
     for item in items:
         label = _name(item.marker, item.kind)
         if item.kind in _REMOVED:
             raise PreviewError(f"{label} could not be removed: not written")
         text = item.kind in ("XMP", "Extended XMP", "comment")
-        check_blob(label, item.payload, rendered, text=text, tiff_headers=text)
+        if id(item) not in split:
+            check_blob(label, item.payload, rendered, text=text, tiff_headers=text)
         if item.kind == "EXIF":
             leaks = exif.unrendered_image_data(item.payload[6:], rendered)
             if leaks:
@@ -295,15 +330,17 @@ def audit(output: bytes, rendered: list[bytes]) -> None:
         if item.kind == "JFIF" and len(item.payload) > 14 and item.payload[14:].strip(b"\0"):
             if not any(item.payload[14:] == r[: len(item.payload) - 14] for r in rendered):
                 raise PreviewError(f"{label} still holds its thumbnail: not written")
-    for run in _runs(items, lambda item: (item.marker, item.kind)):
+    for run in runs:
         if len(run) < 2:
             continue
         payloads = [item.payload for item in run]
         header = _run_header(run[0].kind, payloads)
         text = run[0].kind in ("XMP", "Extended XMP", "comment")
         label = _name(run[0].marker, run[0].kind) + "s, joined"
-        check_blob(label, b"".join(p[header:] for p in payloads), rendered, text=text, tiff_headers=text)
-        check_blob(label, b"".join(payloads), rendered, text=text)
+        check_blob(label, b"".join(payloads), rendered, text=text, tiff_headers=text)
+        if header:
+            check_blob(label, b"".join(p[header:] for p in payloads), rendered, text=text, tiff_headers=text)
+        _check_boundaries(_name(run[0].marker, run[0].kind) + "s", payloads, rendered)
     photoshop_stream = b"".join(i.payload[len(PHOTOSHOP_SIGNATURE) :] for i in items if i.kind == "Photoshop")
     if photoshop_stream:
         photoshop.check_resources("the APP13 Photoshop segments", photoshop_stream, rendered)

@@ -28,6 +28,8 @@ import struct
 from dataclasses import dataclass, field
 from typing import Callable, Iterator, Sequence
 
+import numpy as np
+
 from .errors import PreviewError
 from .jpeg import embedded_jpeg_extent, looks_like_jpeg
 
@@ -112,12 +114,99 @@ _BASE64_SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"AAAADEpYTCAN", "JPEG XL"),
     (b"OEJQUw", "PSD"),
 )
+# The URL-safe alphabet spells + and / as - and _.
+_URL_SAFE = bytes.maketrans(b"+/", b"-_")
+_BASE64_SIGNATURES += tuple(
+    (literal.translate(_URL_SAFE), kind) for literal, kind in _BASE64_SIGNATURES if literal.translate(_URL_SAFE) != literal
+)
 _UTF16_SIGNATURES = tuple(
     (encoded, f"UTF-16 base64 {kind}")
     for literal, kind in _BASE64_SIGNATURES[:2]
     for encoded in (literal.decode().encode("utf-16-le"), literal.decode().encode("utf-16-be"))
 )
-_HEX_SIGNATURE = re.compile(rb"(?i)ffd8ff[c-f][0-9a-f]|89504e470d0a1a0a|47494638[79]61")
+# Encoded starts that plain literals cannot spell: hex (any case), and base64 of formats whose first
+# bytes hold a size (HEIF/AVIF: a box size then "ftyp"; BMP: "BM", the file size, four zero bytes).
+_HEX_LITERALS = ((b"ffd8ff", "hex-encoded JPEG"), (b"89504e470d0a1a0a", "hex-encoded PNG"),
+                 (b"4749463839", "hex-encoded GIF"), (b"4749463837", "hex-encoded GIF"))
+_BASE64_ALPHABET = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
+
+
+def _encoded_signature(joined: bytes) -> tuple[int, str] | None:
+    """The first hex or size-prefixed base64 image start in ``joined`` (text without breaks)."""
+    hits = []
+    lowered = joined.lower()
+    for literal, kind in _HEX_LITERALS:
+        index = lowered.find(literal)
+        while index >= 0 and literal == b"ffd8ff" and lowered[index + 6 : index + 7] not in (b"c", b"d", b"e", b"f"):
+            index = lowered.find(literal, index + 1)
+        if index >= 0:
+            hits.append((index, kind))
+    index = joined.find(b"Z0eX", 6)
+    while index >= 0:
+        if joined.startswith(b"AAAA", index - 6) and all(c in _BASE64_ALPHABET for c in joined[index - 2 : index]):
+            hits.append((index - 6, "base64 HEIF"))
+            break
+        index = joined.find(b"Z0eX", index + 1)
+    index = joined.find(b"AAAAA", 8)
+    while index >= 0:
+        if joined.startswith(b"Qk", index - 8) and all(c in _BASE64_ALPHABET for c in joined[index - 6 : index]):
+            hits.append((index - 8, "base64 BMP"))
+            break
+        index = joined.find(b"AAAAA", index + 1)
+    return min(hits) if hits else None
+
+
+@dataclass(frozen=True)
+class _SignatureIndex:
+    """Every signature, indexed by its first two byte pairs: one vectorised pass over the data finds the
+    few places worth a closer look (a Python-level search per signature costs several times as much)."""
+
+    by_first: dict[int, list[tuple[bytes, Callable[[bytes, int], bool] | None, str, int]]]
+    first_pairs: np.ndarray  # bool[65536]: bytes 0-1 of some signature
+    second_pairs: np.ndarray  # bool[65536]: bytes 2-3 of some signature (any pair for 3-byte ones)
+    short: tuple[tuple[bytes, Callable[[bytes, int], bool] | None, str, int], ...]  # 2-byte ones: found apart
+
+    @classmethod
+    def build(cls, with_tiff: bool) -> "_SignatureIndex":
+        table = list(_BINARY_SIGNATURES) + (list(_TIFF_SIGNATURES) if with_tiff else [])
+        table += [(literal, None, kind if kind.startswith("UTF-16") else f"base64 {kind}", 0)
+                  for literal, kind in _BASE64_SIGNATURES + _UTF16_SIGNATURES]
+        first, second = np.zeros(65536, bool), np.zeros(65536, bool)
+        by_first: dict[int, list] = {}
+        short = []
+        for row in table:
+            literal = row[0]
+            if len(literal) < 3:  # "BM": a pair that is everywhere would make every hit a candidate
+                short.append(row)
+                continue
+            by_first.setdefault(literal[0], []).append(row)
+            first[(literal[0] << 8) | literal[1]] = True
+            if len(literal) >= 4:
+                second[(literal[2] << 8) | literal[3]] = True
+            else:
+                second[(literal[2] << 8) : (literal[2] << 8) + 256] = True
+        return cls(by_first, first, second, tuple(short))
+
+    def candidates(self, blob: bytes) -> list[int]:
+        """Positions whose bytes 0-1 and 2-3 both match some signature (pairs read as big-endian
+        16-bit words at even and at odd offsets: no copy, two table look-ups per byte)."""
+        found: list[int] = []
+        for parity in (0, 1):
+            size = (len(blob) - parity) // 2
+            if size < 1:
+                continue
+            words = np.frombuffer(blob, ">u2", size, parity)
+            starts = np.flatnonzero(self.first_pairs[words])
+            if not starts.size:
+                continue
+            inside = starts + 1 < size
+            found.extend((2 * starts[~inside] + parity).tolist())  # too near the end to pre-check
+            starts = starts[inside]
+            found.extend((2 * starts[self.second_pairs[words[starts + 1]]] + parity).tolist())
+        return sorted(found)
+
+
+_INDEX = {False: _SignatureIndex.build(False), True: _SignatureIndex.build(True)}
 
 
 def find_binary_images(blob: bytes, tiff_headers: bool = False) -> Iterator[FoundImage]:
@@ -125,22 +214,24 @@ def find_binary_images(blob: bytes, tiff_headers: bool = False) -> Iterator[Foun
 
     TIFF headers are only looked for when asked: EXIF and maker notes are themselves TIFF structures.
     """
-    signatures = _BINARY_SIGNATURES + (_TIFF_SIGNATURES if tiff_headers else ())
-    for literal, check, kind, shift in signatures:
+    index = _INDEX[tiff_headers]
+    for position in index.candidates(blob):
+        for literal, check, kind, shift in index.by_first.get(blob[position], ()):
+            if blob.startswith(literal, position) and (check is None or check(blob, position)):
+                yield FoundImage(position - shift, kind)
+    for literal, check, kind, shift in index.short:
         position = blob.find(literal)
         while position >= 0:
             if check is None or check(blob, position):
                 yield FoundImage(position - shift, kind)
             position = blob.find(literal, position + 1)
-    for literal, kind in _BASE64_SIGNATURES + _UTF16_SIGNATURES:
-        if literal in blob:
-            yield FoundImage(blob.find(literal), kind if kind.startswith("UTF-16") else f"base64 {kind}")
 
 
 # Text encodings: a run of base64 characters, allowing white space and numeric character references
 # (``&#xA;``) that XML writers put between lines.
-_TEXT_RUN = re.compile(rb"(?:[A-Za-z0-9+/ \t\r\n]+|&#(?:x[0-9A-Fa-f]{1,6}|[0-9]{1,7});)+={0,2}")
+_TEXT_RUN = re.compile(rb"(?:[A-Za-z0-9+/\-_ \t\r\n]+|&#(?:x[0-9A-Fa-f]{1,6}|[0-9]{1,7});)+={0,2}")
 _BREAKS = re.compile(rb"[ \t\r\n]+|&#(?:x[0-9A-Fa-f]{1,6}|[0-9]{1,7});")
+_REFERENCES = re.compile(rb"&#(?:x[0-9A-Fa-f]{1,6}|[0-9]{1,7});")
 _MIN_RUN = 16
 
 
@@ -148,8 +239,11 @@ def find_text_images(text: bytes) -> Iterator[FoundImage]:
     """Images encoded as base64 or hex inside text (XML, comments), each with the span it occupies.
 
     Line breaks and character references are allowed anywhere in the encoding, even inside the first
-    characters, because the text is searched after taking them out.
+    characters, because the text is searched after taking them out. A first pass over the whole text
+    without them rules out nearly every text at C speed; only a hit is looked at run by run.
     """
+    if not _may_hold_encoded_image(text):
+        return
     for run in _TEXT_RUN.finditer(text):
         if run.end() - run.start() < _MIN_RUN:
             continue
@@ -178,31 +272,42 @@ def find_text_images(text: bytes) -> Iterator[FoundImage]:
         yield FoundImage(run.start() + local, kind, end)
 
 
+def _may_hold_encoded_image(text: bytes) -> bool:
+    joined = text.translate(None, b" \t\r\n")
+    if b"&#" in joined:
+        joined = _REFERENCES.sub(b"", joined)
+    if _encoded_signature(joined):
+        return True
+    return any(found.kind.startswith("base64") for found in find_binary_images(joined))
+
+
 def _first_encoded_image(joined: bytes) -> tuple[int, str] | None:
     best: tuple[int, str] | None = None
     for literal, kind in _BASE64_SIGNATURES:
         index = joined.find(literal)
+        while index >= 0 and kind == "JPEG" and not _plausible_base64_jpeg(joined, index):
+            index = joined.find(literal, index + 1)  # "/9j/" is only 24 bits: check the decoded markers
         if index >= 0 and (best is None or index < best[0]):
             best = (index, f"base64 {kind}")
-    match = _HEX_SIGNATURE.search(joined)
-    if match and (best is None or match.start() < best[0]):
-        best = (match.start(), "hex-encoded")
-    if best is None:  # formats whose base64 start varies: decode the head of the run
-        head = _decode_head(joined)
-        if _starts_with_image(head) or (head.startswith(b"\xff\x0a") and len(joined) >= 256):
-            best = (0, "base64-encoded")
+    encoded = _encoded_signature(joined)
+    if encoded and (best is None or encoded[0] < best[0]):
+        best = encoded
     return best
 
 
-def _decode_head(joined: bytes) -> bytes:
+_FROM_URL_SAFE = bytes.maketrans(b"-_", b"+/")
+_JPEG_CHECK_CHARS = 1 << 17  # enough base64 to see past a 64 KB first segment
+
+
+def _plausible_base64_jpeg(joined: bytes, index: int) -> bool:
+    """Whether base64 at ``index`` decodes to a JPEG start (given the benefit of the doubt if it is cut)."""
+    chunk = joined[index : index + _JPEG_CHECK_CHARS]
+    chunk = chunk[: len(chunk) - len(chunk) % 4].translate(_FROM_URL_SAFE)
     try:
-        return base64.b64decode(joined[: 88 - 88 % 4], validate=True)
+        decoded = base64.b64decode(chunk, validate=True)
     except (binascii.Error, ValueError):
-        return b""
-
-
-def _starts_with_image(head: bytes) -> bool:
-    return any(found.offset == 0 for found in find_binary_images(head, tiff_headers=True))
+        return True
+    return looks_like_jpeg(decoded, 0, if_cut=True) if len(decoded) >= 3 else True
 
 
 def remove_text_images(text: bytes, keep_length: bool = False) -> tuple[bytes, int]:
