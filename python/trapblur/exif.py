@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from . import xmp
 from .jpeg import embedded_jpeg_extent
-from .previews import PreviewRenderer, Span, overwrite_embedded_images
+from .previews import PreviewRenderer, Span, overwrite_embedded_images, remove_text_images
 
 # Bytes per value of each TIFF field type (BYTE, ASCII, SHORT, LONG, RATIONAL, SBYTE, UNDEFINED, SSHORT,
 # SLONG, SRATIONAL, FLOAT, DOUBLE, IFD, LONG8, SLONG8, IFD8).
@@ -37,6 +37,7 @@ STRIP_OFFSETS, SAMPLES_PER_PIXEL, STRIP_BYTE_COUNTS, PLANAR_CONFIGURATION = 0x01
 TILE_OFFSETS, TILE_BYTE_COUNTS = 0x0144, 0x0145
 JPEG_OFFSET, JPEG_LENGTH = 0x0201, 0x0202
 XMP_TAG = 0x02BC
+USER_COMMENT = 0x9286
 EXIF_IFD, GPS_IFD, INTEROP_IFD, SUB_IFDS = 0x8769, 0x8825, 0xA005, 0x014A
 # Tags whose values are offsets of further IFDs, and what those IFDs are called in messages.
 POINTER_TAGS = {EXIF_IFD: "ExifIFD", GPS_IFD: "GPS", INTEROP_IFD: "InteropIFD", SUB_IFDS: "SubIFD"}
@@ -203,12 +204,20 @@ def sanitise_exif(data: bytes, renderer: PreviewRenderer) -> CleanedExif:
             for item in image_data(data, layout, ifd):
                 handled.extend(item.spans)
                 notes.append(_overwrite(out, data, layout, item, renderer))
-            entry = ifd.get(XMP_TAG)
-            if entry is not None and entry.value_offset + entry.size <= len(data):
-                cleaned = xmp.clean_xmp(value_bytes(data, entry), keep_length=True)
-                if cleaned.notes:
-                    out[entry.value_offset : entry.value_offset + entry.size] = cleaned.packet
-                    notes.extend(f"{n} (EXIF {ifd.name} XMP tag)" for n in cleaned.notes)
+            for entry in ifd.entries:
+                if entry.size <= 4 or entry.value_offset + entry.size > len(data):
+                    continue
+                if entry.tag == XMP_TAG:
+                    cleaned = xmp.clean_xmp(value_bytes(data, entry), keep_length=True)
+                    text, found = cleaned.packet, cleaned.notes
+                elif entry.type == 2 or entry.tag == USER_COMMENT:
+                    text, count = remove_text_images(value_bytes(data, entry), keep_length=True)
+                    found = (f"base64 image in EXIF tag 0x{entry.tag:04X} removed",) if count else ()
+                else:
+                    continue
+                if found:
+                    out[entry.value_offset : entry.value_offset + entry.size] = text
+                    notes.extend(f"{n} ({ifd.name})" for n in found)
     count = overwrite_embedded_images(out, renderer, handled)
     if count:
         notes.append(f"{count} other embedded preview(s) in the EXIF (maker notes) re-rendered or removed")

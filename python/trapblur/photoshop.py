@@ -110,6 +110,11 @@ def clean_resources(stream: bytes, renderer: PreviewRenderer) -> CleanedResource
             Resource(r.signature, r.identifier, r.name, hashlib.md5(iptc).digest()) if r.identifier == IPTC_DIGEST else r
             for r in kept
         ]
+    if tail.strip(b"\x00"):  # bytes that are not resources: still no preview may pass
+        buffer = bytearray(tail)
+        if overwrite_embedded_images(buffer, renderer):
+            notes.append("preview after the Photoshop resources re-rendered or removed")
+            tail = bytes(buffer)
     if not notes:
         return CleanedResources(stream, ())
     return CleanedResources(b"".join(r.to_bytes() for r in kept) + tail, tuple(dict.fromkeys(notes)))

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from . import exif, photoshop, xmp
 from .errors import ImageError, PreviewError
 from .exif import Entry, TiffLayout
-from .previews import PreviewRenderer, check_blob, overwrite_embedded_images
+from .previews import PreviewRenderer, check_blob, overwrite_embedded_images, remove_text_images
 
 XMP_TAG, IPTC_TAG, PHOTOSHOP_TAG, ICC_TAG = 700, 33723, 34377, 34675
 STRIP_OFFSETS, STRIP_BYTE_COUNTS, TILE_OFFSETS, TILE_BYTE_COUNTS = 273, 279, 324, 325
@@ -122,7 +122,7 @@ def _swap(value: bytes, kind: int) -> bytes:
 def _descriptive(data: bytes, source_order: str, order: str, entry: Entry, renderer: PreviewRenderer,
                  notes: list[str]) -> _Field:
     if entry.tag not in (XMP_TAG, IPTC_TAG, PHOTOSHOP_TAG):
-        return _copy(data, source_order, order, entry)
+        return _without_text_images(_copy(data, source_order, order, entry), "IFD0", notes)
     # XMP, IPTC and Photoshop resources are byte streams whatever type the writer declared (IPTC is
     # often LONG): never byte-swapped, and cleaned like the same payloads in a JPEG.
     raw = exif.value_bytes(data, entry)
@@ -138,6 +138,17 @@ def _descriptive(data: bytes, source_order: str, order: str, entry: Entry, rende
     if value == raw and (_UNIT.get(entry.type, 1) == 1 or source_order == order):
         return _Field(entry.tag, entry.type, entry.count, raw)
     return _Field(entry.tag, 7, len(value), value)
+
+
+def _without_text_images(field: _Field, where: str, notes: list[str]) -> _Field:
+    """A text field (ASCII, or EXIF's UserComment) without base64/hex images in it."""
+    if field.type != 2 and field.tag != exif.USER_COMMENT:
+        return field
+    text, count = remove_text_images(field.data)
+    if not count:
+        return field
+    notes.append(f"base64 image in TIFF tag {field.tag} ({where}) removed")
+    return _Field(field.tag, field.type, len(text), text)
 
 
 def _sub_ifd(data: bytes, layout: TiffLayout, entry: Entry, order: str, renderer: PreviewRenderer,
@@ -163,6 +174,7 @@ def _sub_ifd(data: bytes, layout: TiffLayout, entry: Entry, order: str, renderer
         except ImageError:
             notes.append(f"unreadable tag {sub_entry.tag} of the TIFF {ifd.name} not kept")
             continue
+        field = _without_text_images(field, ifd.name, notes)
         if sub_entry.tag == MAKER_NOTE:
             buffer = bytearray(exif.value_bytes(data, sub_entry))  # opaque: never byte-swapped
             if overwrite_embedded_images(buffer, renderer):
