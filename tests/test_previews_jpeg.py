@@ -320,3 +320,11 @@ def test_trapblur_blur_withholds_the_image_whose_preview_cannot_be_handled(tmp_p
     assert rows["camera.jpg"]["action"] == "blurred"
     assert "EXIF thumbnail re-rendered from the blurred image" in rows["camera.jpg"]["reason"]
     assert assert_blurred_or_gone(thumbnail, exiftool_binary(out / "camera.jpg", "ThumbnailImage")) == "blurred"
+
+
+def test_xmp_under_another_signature_is_cleaned_too() -> None:
+    thumbnail = preview_jpeg(photo())
+    packet = xmp_thumbnail_packet("xapGImg element", thumbnail)
+    output = blur(camera_jpeg(segment(0xE1, b"XMP\x00://ns.adobe.com/xap/1.0/\x00" + packet)))  # old Adobe spelling
+    app1 = payloads(output, 0xE1, b"XMP\x00")[0]
+    assert b"Site B, camera 7" in app1 and b"/9j/" not in app1.replace(b"&#xA;", b"")

@@ -142,6 +142,11 @@ def sanitise_metadata(data: bytes, layout: JpegLayout, renderer: PreviewRenderer
             if count:
                 notes.append("image in a JPEG comment re-rendered or removed")
             item.replacement = [_segment(item.marker, bytes(buffer))]
+        elif item.kind == "other" and any(tag in item.payload[:4096] for tag in (b"<x:xmpmeta", b"<?xpacket", b"<rdf:RDF")):
+            cleaned_xmp = xmp.clean_xmp(item.payload)  # XMP under another signature (old Adobe, vendors)
+            if cleaned_xmp.notes:
+                notes.extend(f"{n} ({_name(item.marker, 'other')})" for n in cleaned_xmp.notes)
+                item.replacement = [_segment(item.marker, cleaned_xmp.packet)]
         elif item.kind in ("JFIF", "JFXX"):
             payload, note = _clean_jfif(item.payload, renderer)
             notes.extend([note] if note else [])
@@ -278,6 +283,8 @@ def _clean_other_runs(items: list[_Item], renderer: PreviewRenderer, notes: list
 # The audit
 
 _SOI = b"\xff\xd8\xff"
+_XML_KINDS = ("XMP", "Extended XMP", "comment")  # text: a TIFF header in it would be an embedded image
+_TEXT_KINDS = _XML_KINDS + ("other",)  # may hold base64 (an unknown segment can be text too)
 
 
 def _check_boundaries(label: str, payloads: list[bytes], rendered: list[bytes]) -> None:
@@ -314,15 +321,11 @@ def audit(output: bytes, rendered: list[bytes]) -> None:
         if APP0 <= segment.marker <= APP0 + 15 or segment.marker == MARKER_COM:
             payload = output[segment.start + 4 : segment.end]
             items.append(_Item(segment.marker, payload, segment_kind(segment.marker, payload)))
-    runs = _runs(items, lambda item: (item.marker, item.kind))
-    split = {id(item) for run in runs if len(run) > 1 for item in run}  # checked joined, below
     for item in items:
         label = _name(item.marker, item.kind)
         if item.kind in _REMOVED:
             raise PreviewError(f"{label} could not be removed: not written")
-        text = item.kind in ("XMP", "Extended XMP", "comment")
-        if id(item) not in split:
-            check_blob(label, item.payload, rendered, text=text, tiff_headers=text)
+        check_blob(label, item.payload, rendered, text=item.kind in _TEXT_KINDS, tiff_headers=item.kind in _XML_KINDS)
         if item.kind == "EXIF":
             leaks = exif.unrendered_image_data(item.payload[6:], rendered)
             if leaks:
@@ -330,16 +333,15 @@ def audit(output: bytes, rendered: list[bytes]) -> None:
         if item.kind == "JFIF" and len(item.payload) > 14 and item.payload[14:].strip(b"\0"):
             if not any(item.payload[14:] == r[: len(item.payload) - 14] for r in rendered):
                 raise PreviewError(f"{label} still holds its thumbnail: not written")
-    for run in runs:
+    for run in _runs(items, lambda item: (item.marker, item.kind)):
         if len(run) < 2:
             continue
+        # A payload split over segments: each segment was checked alone above; now the concatenation
+        # without the per-segment headers (known, or as long as they are alike), and the boundaries.
         payloads = [item.payload for item in run]
         header = _run_header(run[0].kind, payloads)
-        text = run[0].kind in ("XMP", "Extended XMP", "comment")
         label = _name(run[0].marker, run[0].kind) + "s, joined"
-        check_blob(label, b"".join(payloads), rendered, text=text, tiff_headers=text)
-        if header:
-            check_blob(label, b"".join(p[header:] for p in payloads), rendered, text=text, tiff_headers=text)
+        check_blob(label, b"".join(p[header:] for p in payloads), rendered, tiff_headers=run[0].kind in _XML_KINDS)
         _check_boundaries(_name(run[0].marker, run[0].kind) + "s", payloads, rendered)
     photoshop_stream = b"".join(i.payload[len(PHOTOSHOP_SIGNATURE) :] for i in items if i.kind == "Photoshop")
     if photoshop_stream:

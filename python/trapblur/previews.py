@@ -39,6 +39,9 @@ RenderRaw = Callable[[int, int, int], bytes]
 """(width, height, channels) -> the blurred image's 8-bit samples at that size (1 = grey, 3 = RGB)."""
 
 
+MAX_PREVIEW_SIDE = 8192  # larger previews are zeroed, not re-rendered
+
+
 @dataclass
 class PreviewRenderer:
     """Draws previews from the blurred image and remembers each one, so the audit can tell them apart."""
@@ -48,7 +51,10 @@ class PreviewRenderer:
     rendered: list[bytes] = field(default_factory=list)
 
     def jpeg(self, width: int, height: int, max_bytes: int) -> bytes:
-        data = self.jpeg_at(width, height, max_bytes) if width > 0 and height > 0 else b""
+        """A JPEG preview, or b"" (the caller then zeroes the old one) if none fits or the size is absurd."""
+        if not (0 < width <= MAX_PREVIEW_SIDE and 0 < height <= MAX_PREVIEW_SIDE):
+            return b""  # a header claiming 65535 x 65535 must not make us allocate gigabytes
+        data = self.jpeg_at(width, height, max_bytes)
         if len(data) > max_bytes:
             data = b""
         if data:
@@ -394,7 +400,7 @@ def unrendered_images(
     blob: bytes, rendered: Sequence[bytes], text: bool = False, tiff_headers: bool = False
 ) -> list[FoundImage]:
     """The images embedded in ``blob`` that are not previews the renderer drew (nor inside one)."""
-    found = list(find_binary_images(blob, tiff_headers or text))
+    found = list(find_binary_images(blob, tiff_headers))
     if text:
         found.extend(find_text_images(blob))
     drawn = [
