@@ -25,7 +25,8 @@ from trapblur.results import Detection
 from _metadata_support import (
     EXTENDED_HEADER, ORIGINAL_DATE, XMP_HEADER, assert_blurred_or_gone, b64_lines, exif_with_jpeg_thumbnail,
     exif_with_maker_note, exif_with_strip_thumbnail, exiftool_binary, exiftool_tags, extended_xmp_segments, iptc,
-    photo, photoshop_segments, photoshop_thumbnail, preview_jpeg, preview_png, resource, segment, with_segments,
+    photo, photoshop_segments, photoshop_thumbnail, preview_jpeg, preview_png, resource, segment, tiff_structure,
+    with_segments,
     PERSON_BOX,
 )
 from conftest import jpeg_bytes, person, segments_of, write_md
@@ -328,3 +329,18 @@ def test_xmp_under_another_signature_is_cleaned_too() -> None:
     output = blur(camera_jpeg(segment(0xE1, b"XMP\x00://ns.adobe.com/xap/1.0/\x00" + packet)))  # old Adobe spelling
     app1 = payloads(output, 0xE1, b"XMP\x00")[0]
     assert b"Site B, camera 7" in app1 and b"/9j/" not in app1.replace(b"&#xA;", b"")
+
+
+def test_big_endian_exif_thumbnail_without_length_is_found_and_rerendered(tmp_path: Path) -> None:
+    thumbnail = preview_jpeg(photo())
+    date = b"2024:05:01 06:12:30\x00"
+    ifd0 = [(0x0132, 2, len(date), date), (0x8769, 4, 1, b"@ifd:1")]
+    exif_ifd = [(0x9003, 2, len(date), date)]
+    ifd1 = [(0x0103, 3, 1, struct.pack(">H", 6)), (0x0201, 4, 1, b"@blob:0")]  # no JPEGInterchangeFormatLength
+    exif = b"Exif\x00\x00" + tiff_structure([ifd0, exif_ifd, ifd1], thumbnail[:-2], chain=(0, 2), order=">")
+    before, after = files(tmp_path, camera_jpeg(exif=exif))
+    assert exiftool_tags(before)["File:ExifByteOrder"] == "MM"
+    new = payloads(after.read_bytes(), 0xE1, b"Exif")[0]
+    start = new.index(b"\xff\xd8\xff")
+    assert assert_blurred_or_gone(thumbnail, new[start : new.index(b"\xff\xd9", start) + 2]) == "blurred"
+    assert exiftool_tags(after)["ExifIFD:DateTimeOriginal"] == date[:-1].decode()
