@@ -209,3 +209,15 @@ def test_reports_list_what_was_removed(tmp_path: Path) -> None:
     row = next(report.images())
     assert row.action == "blurred"
     assert "Photoshop thumbnail removed" in row.reason and "37724" in row.reason
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "RGBA", "I;16", "CMYK"])
+def test_every_pixel_mode_and_jpeg_compressed_tiffs_are_written(mode: str) -> None:
+    picture = photo().convert("L") if mode in ("L", "I;16") else photo().convert(mode)
+    if mode == "I;16":
+        picture = Image.fromarray(np.asarray(picture).astype(np.uint16) * 257)
+    for compression in ("tiff_lzw", "jpeg") if mode in ("RGB", "L", "CMYK") else ("tiff_lzw",):
+        buffer = io.BytesIO()
+        picture.save(buffer, "TIFF", compression=compression, tiffinfo={270: "camera 7 site B"})
+        result = Image.open(io.BytesIO(blur(buffer.getvalue())))
+        assert (result.mode, result.info["compression"], result.tag_v2[270]) == (picture.mode, compression, "camera 7 site B")

@@ -286,8 +286,8 @@ def audit(output: bytes, rendered: list[bytes]) -> None:
         if ifd.name not in ("IFD0", "ExifIFD", "GPS", "InteropIFD"):
             raise PreviewError(f"the TIFF still has a {ifd.name} (possibly a copy of the picture): not written")
         for entry in ifd.entries:
-            if ifd.name == "IFD0" and entry.tag in _IMAGE_DATA_TAGS:
-                continue
+            if ifd.name == "IFD0" and entry.tag in LAYOUT_TAGS:
+                continue  # the blurred picture's own layout, as the encoder wrote it (JPEG tables too)
             label = f"TIFF tag {entry.tag} ({ifd.name})"
             value = exif.value_bytes(output, entry)
             text = entry.tag == XMP_TAG or entry.type == 2
