@@ -6,7 +6,7 @@ The public API is small: :func:`blur_dataset` for a folder, :func:`blur_image` f
 
 from ._version import __version__
 from .detection import ModelError, ModelInfo, anonymise, detect, fetch_model, list_models
-from .errors import ImageError, OptionsError, OutputFolderError, ResultsFormatError, TrapblurError
+from .errors import ImageError, OptionsError, OutputFolderError, PreviewError, ResultsFormatError, TrapblurError
 from .example import ExampleDataset, make_example_dataset
 from .options import BlurOptions
 from .pipeline import blur_dataset
@@ -25,6 +25,7 @@ __all__ = [
     "ModelInfo",
     "OptionsError",
     "OutputFolderError",
+    "PreviewError",
     "Results",
     "ResultsFormatError",
     "RunReport",
