@@ -144,3 +144,25 @@ def test_jfif_thumbnail_in_the_output_is_refused() -> None:
     output = base[:2] + jfif + base[2 + 2 + int.from_bytes(base[4:6], "big") :]
     with pytest.raises(PreviewError, match="JFIF"):
         jpeg_metadata.audit(output, [])
+
+
+@pytest.mark.parametrize("template", [
+    "<xmpGImg:image><![CDATA[{b64}]]></xmpGImg:image>",
+    '<image xmlns="http://ns.adobe.com/xap/1.0/g/img/">{b64}</image>',
+    '<foo:Icon rdf:resource="data:image/jpeg;base64,{b64}"/>',
+    "<x:a>{tabbed}</x:a>",
+    "<x:h>{spaced_hex}</x:h>",
+])
+def test_xmp_cleaner_removes_images_in_other_shapes(template: str) -> None:
+    from trapblur.xmp import clean_xmp
+
+    from _metadata_support import xmp_packet
+
+    jpeg = preview_jpeg(photo())
+    b64 = base64.b64encode(jpeg).decode()
+    body = template.format(b64=b64, tabbed="\t".join(b64[i : i + 60] for i in range(0, len(b64), 60)),
+                           spaced_hex=" ".join(jpeg.hex()[i : i + 2] for i in range(0, 800, 2)))
+    packet = xmp_packet(body)
+    cleaned = clean_xmp(packet)
+    assert cleaned.notes and not list(find_text_images(cleaned.packet))
+    assert b"Site B, camera 7" in cleaned.packet and len(cleaned.packet) < len(packet) - 200
