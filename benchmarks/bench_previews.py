@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from PIL import Image
 
 from trapblur import jpeg_metadata, png, tiff
 from trapblur.codecs import Pixels, _preview_renderer, inspect_image
@@ -38,8 +37,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
 from _metadata_support import (  # noqa: E402
-    b64_lines, exif_with_maker_note, iptc, itxt, photo, preview_jpeg, raw_profile, segment, tiff_structure,
-    with_chunks, with_segments, xmp_packet, ztxt, short, long, DATE, ORIGINAL_DATE,
+    DATE, ORIGINAL_DATE, exif_with_maker_note, itxt, photo, raw_profile, segment, tiff_structure, with_chunks,
+    with_segments, xmp_packet, ztxt,
 )
 
 
