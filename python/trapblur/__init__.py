@@ -14,6 +14,7 @@ from .errors import (
     OptionsError,
     OutputFolderError,
     PackageFormatError,
+    PreviewError,
     ResultsFormatError,
     TrapblurError,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "OptionsError",
     "OutputFolderError",
     "PackageFormatError",
+    "PreviewError",
     "Results",
     "ResultsFormatError",
     "ReviewPage",

@@ -11,21 +11,24 @@ given a decode-only copy in which every orientation statement reads 1 (:func:`.o
   interval, so the rest of the photograph shows no visible generation loss. Metadata: see :mod:`.jpeg`.
   CMYK JPEGs go through Pillow both ways. 12-bit, lossless and hierarchical JPEGs are refused.
 * PNG: OpenCV both ways (8 or 16 bits, grey, colour, alpha); metadata chunks carried (see :mod:`.png`).
-* TIFF: Pillow both ways, first page only, with its tags, EXIF and ICC profile. Decoded from the
-  neutralised copy, so the pixels and the header's size are the stored ones whatever the Orientation tag.
+* TIFF: Pillow for the pixels, first page only, decoded from the neutralised copy, so the pixels and the
+  header's size are the stored ones whatever the Orientation tag; the metadata (descriptive tags, EXIF,
+  GPS, IPTC, XMP, ICC) is written by :mod:`.tiff`.
+
+Every output's metadata is cleaned of embedded previews and then audited (:mod:`.previews`).
 """
 
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import cv2
 import numpy as np
 from PIL import Image, JpegImagePlugin
 
-from . import jpeg, png
+from . import jpeg, jpeg_metadata, png, previews, tiff
 from .errors import ImageError
 from .jpeg_lossless import edit_jpeg_blocks
 from .orientation import OrientationEvidence, neutralised, read_evidence
@@ -128,22 +131,22 @@ def decode_pixels(source: SourceImage) -> Pixels:
 
 
 def encode_like(source: SourceImage, pixels: Pixels) -> EncodedImage:
-    """Encode edited ``pixels`` in the source's format, settings and metadata (previews re-rendered)."""
+    """Encode edited ``pixels`` in the source's format, settings and metadata (previews re-rendered).
 
-    def render(width: int, height: int, max_bytes: int) -> bytes:
-        return encode_preview(pixels, width, height, max_bytes)
-
+    Raises :class:`~trapblur.errors.PreviewError` when an image embedded in the metadata could not be
+    re-rendered or removed (the audit of the finished file found it).
+    """
+    renderer = _preview_renderer(lambda width, height: pixels)
     if source.format == "JPEG":
-        encoded = _encode_jpeg(source, pixels)
-        sanitised = jpeg.sanitise_metadata(source.data, source.jpeg_layout, render)
-        return EncodedImage(jpeg.replace_metadata(encoded, sanitised.segments), sanitised.notes)
+        return _with_clean_metadata(source, _encode_jpeg(source, pixels), renderer)
     if source.format == "PNG":
         ok, buffer = cv2.imencode(".png", pixels.array)
         if not ok:
             raise ImageError("the PNG encoder failed")
-        data, notes = png.carry_metadata(source.data, buffer.tobytes(), render)
+        data, notes = png.carry_metadata(source.data, buffer.tobytes(), renderer)
+        png.audit(data, renderer.rendered)
         return EncodedImage(data, notes)
-    return _encode_tiff(source, pixels)
+    return _encode_tiff(source, pixels, renderer)
 
 
 def encode_jpeg_blocks(
@@ -164,23 +167,34 @@ def encode_jpeg_blocks(
     if result.eighth_scale is not None:  # the 1/8-scale picture the back end already has: no decode
         decoded[8] = Pixels(result.eighth_scale, "L" if grey else "RGB")
 
-    def render(width: int, height: int, max_bytes: int) -> bytes:
+    def pixels_for(width: int, height: int) -> Pixels:
         factor = _reduction(source.width, source.height, width, height)
         if factor not in decoded:
             decoded[factor] = _decode_reduced(edited, factor, grey)
-        return encode_preview(decoded[factor], width, height, max_bytes)
+        return decoded[factor]
 
-    sanitised = jpeg.sanitise_metadata(source.data, source.jpeg_layout, render)
-    return EncodedImage(jpeg.replace_metadata(edited, sanitised.segments), sanitised.notes)
+    return _with_clean_metadata(source, edited, _preview_renderer(pixels_for))
+
+
+def _with_clean_metadata(source: SourceImage, encoded: bytes, renderer: previews.PreviewRenderer) -> EncodedImage:
+    """The new JPEG under the original's metadata, previews re-rendered or removed, audited."""
+    sanitised = jpeg_metadata.sanitise_metadata(source.data, source.jpeg_layout, renderer)
+    data = jpeg.replace_metadata(encoded, sanitised.segments)
+    jpeg_metadata.audit(data, renderer.rendered)
+    return EncodedImage(data, sanitised.notes)
+
+
+def _preview_renderer(pixels_for: Callable[[int, int], Pixels]) -> previews.PreviewRenderer:
+    """Previews drawn from the blurred picture (``pixels_for(width, height)`` gives pixels at least that big)."""
+    return previews.PreviewRenderer(
+        jpeg_at=lambda width, height, max_bytes: encode_preview(pixels_for(width, height), width, height, max_bytes),
+        raw_at=lambda width, height, channels: raw_preview(pixels_for(width, height), width, height, channels),
+    )
 
 
 def encode_preview(pixels: Pixels, width: int, height: int, max_bytes: int) -> bytes:
     """A small JPEG of the (blurred) pixels at ``width`` x ``height`` that fits in ``max_bytes``, or b""."""
-    array = pixels.array
-    if array.dtype != np.uint8:
-        array = (array >> 8).astype(np.uint8) if array.dtype == np.uint16 else array.astype(np.uint8)
-    small = cv2.resize(array, (max(1, width), max(1, height)), interpolation=cv2.INTER_AREA)
-    image = to_pillow(small, pixels.channels)
+    image = _small_pillow(pixels, width, height)
     if image.mode not in ("RGB", "L"):
         image = image.convert("RGB")
     for quality in (85, 70, 50, 30, 15, 5):
@@ -189,6 +203,19 @@ def encode_preview(pixels: Pixels, width: int, height: int, max_bytes: int) -> b
         if buffer.tell() <= max_bytes:
             return buffer.getvalue()
     return b""
+
+
+def raw_preview(pixels: Pixels, width: int, height: int, channels: int) -> bytes:
+    """The (blurred) pixels at ``width`` x ``height`` as 8-bit RGB (``channels`` 3) or grey (1) samples."""
+    return _small_pillow(pixels, width, height).convert("L" if channels == 1 else "RGB").tobytes()
+
+
+def _small_pillow(pixels: Pixels, width: int, height: int) -> Image.Image:
+    array = pixels.array
+    if array.dtype != np.uint8:
+        array = (array >> 8).astype(np.uint8) if array.dtype == np.uint16 else array.astype(np.uint8)
+    small = cv2.resize(array, (max(1, width), max(1, height)), interpolation=cv2.INTER_AREA)
+    return to_pillow(small, pixels.channels)
 
 
 def to_pillow(array: np.ndarray, channels: str) -> Image.Image:
@@ -306,30 +333,16 @@ def _decode_with_pillow(source: SourceImage) -> Pixels:
     return Pixels(array, _PILLOW_CHANNELS[image.mode])
 
 
-def _encode_tiff(source: SourceImage, pixels: Pixels) -> EncodedImage:
-    notes = []
+def _encode_tiff(source: SourceImage, pixels: Pixels, renderer: previews.PreviewRenderer) -> EncodedImage:
+    """Pillow encodes the pixels (with the original's compression); :mod:`.tiff` writes the metadata."""
     try:
         with Image.open(io.BytesIO(source.data)) as original:
-            if getattr(original, "n_frames", 1) > 1:
-                notes.append("only the first page of the TIFF was kept")
-            options: dict[str, Any] = {"compression": original.info.get("compression", "raw")}
-            options["tiffinfo"] = {k: v for k, v in original.tag_v2.items() if k in _TIFF_DESCRIPTIVE_TAGS}
-            for key in ("icc_profile", "dpi"):
-                if key in original.info:
-                    options[key] = original.info[key]
-            exif = original.getexif()
-            if exif:
-                exif.pop(0x0201, None), exif.pop(0x0202, None)  # no thumbnail pointers
-                options["exif"] = exif
+            compression = original.info.get("compression", "raw")
         image = Image.fromarray(pixels.array) if pixels.channels != "CMYK" else to_pillow(pixels.array, "CMYK")
         buffer = io.BytesIO()
-        image.save(buffer, "TIFF", **options)
+        image.save(buffer, "TIFF", compression=compression)
     except Exception as exc:
         raise ImageError(f"the TIFF encoder failed ({exc})") from None
-    return EncodedImage(buffer.getvalue(), tuple(notes))
-
-
-# Tags that describe the photograph (not its pixel layout), kept in the output TIFF.
-_TIFF_DESCRIPTIVE_TAGS = {
-    269, 270, 271, 272, 274, 282, 283, 296, 305, 306, 315, 33432, 700, 33723,
-}
+    rebuilt = tiff.rebuild(source.data, buffer.getvalue(), renderer)
+    tiff.audit(rebuilt.data, renderer.rendered)
+    return EncodedImage(rebuilt.data, rebuilt.notes)

@@ -44,3 +44,10 @@ class ExportError(TrapblurError):
 
 class PackageFormatError(ExportError):
     """A Camtrap DP package is missing, unreadable or not valid: the message names the file, row and field."""
+
+
+class PreviewError(ImageError):
+    """An image embedded in the metadata (a thumbnail, a preview) could not be proved re-rendered or removed.
+
+    It may still show the person unblurred, so the image is withheld rather than written.
+    """

@@ -1,18 +1,15 @@
-"""JPEG at the byte level: structure, metadata segments, and the previews hidden inside them.
+"""JPEG at the byte level: structure, metadata segments, and JPEGs hidden inside other data.
 
 Why this module exists
 ----------------------
 * **Fail closed on broken files.** A JPEG whose data stops before its end-of-image marker is reported as
   truncated instead of being half-decoded (some decoders fill the rest with grey and say nothing).
-* **Metadata kept byte for byte.** After the pixels are re-encoded, every APPn and COM segment of the
-  original (EXIF, XMP, ICC, IPTC, maker notes, comments) is copied into the new file unchanged, so dates,
-  camera settings and colour profiles survive exactly.
-* **Except the previews, which would leak the person.** Camera JPEGs carry small copies of the photograph:
-  the EXIF thumbnail, Photoshop/maker-note previews, Multi-Picture (MPF) previews appended after the main
-  image, base64 thumbnails in XMP. Each embedded JPEG found in a metadata segment is re-rendered *in place*
-  from the blurred image, at its own size, and padded to its original length so that no offset in the EXIF
-  changes. MPF segments and anything after the main image's end are dropped (their offsets cannot survive a
-  re-encode anyway). XMP base64 thumbnails are emptied.
+* **Metadata kept byte for byte.** After the pixels are re-encoded, the original's APPn and COM segments
+  are put back in front of the new image data (:func:`replace_metadata`); which of them are kept, cleaned
+  or removed is decided in :mod:`trapblur.jpeg_metadata`.
+* **Previews found even when broken.** A thumbnail inside metadata may lack its end marker or be cut off;
+  :func:`embedded_jpeg_extent` says how far its data can reach all the same, so that all of it can be
+  overwritten, and :func:`looks_like_jpeg` tells a JPEG from four random bytes that happen to match.
 """
 
 from __future__ import annotations
@@ -20,7 +17,7 @@ from __future__ import annotations
 import re
 import struct
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Sequence
 
 from .errors import ImageError
 
@@ -40,11 +37,6 @@ LOSSLESS_OR_HIERARCHICAL_FRAMES = {0xC3, 0xC5, 0xC6, 0xC7, 0xCB, 0xCD, 0xCE, 0xC
 # In entropy-coded data 0xFF is always followed by 0x00 (stuffing) or a restart marker; anything else
 # ends the scan.
 _SCAN_END = re.compile(rb"\xff(?!\x00|[\xd0-\xd7]|\xff)")
-MPF_SIGNATURE = b"MPF\x00"
-XMP_SIGNATURE = b"http://ns.adobe.com/xap/1.0/\x00"
-_XMP_THUMBNAIL = re.compile(
-    rb"(<xmpGImg:image>)[^<]*(</xmpGImg:image>)|(xmpGImg:image=\")[^\"]*(\")"
-)
 
 
 @dataclass(frozen=True)
@@ -145,6 +137,31 @@ def _read_frame(data: bytes, position: int, marker: int) -> tuple[int, int, int,
     return marker, precision, height, width, tuple(components)
 
 
+def header_segments(data: bytes) -> tuple[Segment, ...]:
+    """The marker segments before the first scan (where an output written by trapblur has all its
+    metadata), without reading the entropy-coded data: cheap enough to check every output again."""
+    if data[:2] != SOI:
+        raise ImageError("not a JPEG file (no start-of-image marker)")
+    position = 2
+    segments = []
+    while True:
+        while position + 1 < len(data) and data[position] == 0xFF and data[position + 1] == 0xFF:
+            position += 1
+        if position + 4 > len(data) or data[position] != 0xFF:
+            raise ImageError("truncated or corrupt JPEG: the headers end before the first scan")
+        marker = data[position + 1]
+        if marker in STANDALONE_MARKERS:
+            position += 2
+            continue
+        (length,) = struct.unpack_from(">H", data, position + 2)
+        if length < 2 or position + 2 + length > len(data):
+            raise ImageError("truncated or corrupt JPEG: a marker segment runs past the end of the file")
+        segments.append(Segment(marker, position, position + 2 + length))
+        if marker == MARKER_SOS:
+            return tuple(segments)
+        position += 2 + length
+
+
 def replace_metadata(encoded: bytes, metadata: Sequence[bytes]) -> bytes:
     """``encoded`` with its own APPn/COM segments replaced by ``metadata`` (whole segments, in order).
 
@@ -158,61 +175,81 @@ def replace_metadata(encoded: bytes, metadata: Sequence[bytes]) -> bytes:
     return SOI + b"".join(metadata) + encoded[body[0].start : layout.end]
 
 
-RenderPreview = Callable[[int, int, int], bytes]
-"""Given (width, height, max_bytes), return a JPEG of the blurred image at that size, or b"" if none fits."""
+# Markers that may follow a start-of-image: tables, frame headers, APPn, COM, DRI (not RSTn, SOI, EOI, TEM).
+_FIRST_MARKERS = frozenset(range(0xC0, 0xFF)) - {0xC8, *range(0xD0, 0xDA)}
+
+
+def looks_like_jpeg(blob: bytes, position: int, if_cut: bool = False) -> bool:
+    """Whether a JPEG starts at ``position``: SOI, a marker segment, and a second marker right after it.
+
+    Four bytes ``FF D8 FF xx`` occur by chance about once in 2^28 random bytes; asking for the second
+    marker to chain from the first segment's length makes a false match about 2^12 times rarer still,
+    while every real JPEG (even one cut off after its headers) passes. ``if_cut`` is the answer when
+    ``blob`` ends before the second marker.
+    """
+    if blob[position : position + 3] != b"\xff\xd8\xff":
+        return False
+    if position + 6 > len(blob):
+        return if_cut
+    if blob[position + 3] not in _FIRST_MARKERS:
+        return False
+    (length,) = struct.unpack_from(">H", blob, position + 4)
+    following = position + 4 + length
+    if length < 2:
+        return False
+    if following + 2 > len(blob):
+        return if_cut
+    return blob[following] == 0xFF and (blob[following + 1] in _FIRST_MARKERS or blob[following + 1] == 0xFF)
 
 
 @dataclass(frozen=True)
-class SanitisedMetadata:
-    segments: tuple[bytes, ...]
-    notes: tuple[str, ...]
+class EmbeddedJpeg:
+    """Where a JPEG embedded in other data starts and how far its data can reach."""
+
+    start: int
+    end: int
+    width: int  # 0 when no frame header was found
+    height: int
+    complete: bool  # ended with its own end-of-image marker
 
 
-def sanitise_metadata(data: bytes, layout: JpegLayout, render: RenderPreview) -> SanitisedMetadata:
-    """The original's metadata segments, with every embedded preview re-rendered or removed."""
-    segments: list[bytes] = []
-    notes: list[str] = []
-    for segment in layout.metadata_segments:
-        raw = data[segment.start : segment.end]
-        payload = raw[4:]
-        if segment.marker == APP0 + 2 and payload.startswith(MPF_SIGNATURE):
-            notes.append("multi-picture (MPF) preview removed")
-            continue
-        if segment.marker == APP0 + 1 and payload.startswith(XMP_SIGNATURE):
-            cleaned, count = _XMP_THUMBNAIL.subn(lambda m: (m.group(1) or m.group(3)) + (m.group(2) or m.group(4)), payload)
-            if count:
-                notes.append("XMP thumbnail removed")
-                raw = raw[:2] + struct.pack(">H", len(cleaned) + 2) + cleaned
-        raw, count = rerender_embedded_jpegs(raw, start=4, render=render)
-        if count:
-            notes.append(f"{count} embedded preview(s) re-rendered from the blurred image")
-        segments.append(raw)
-    if len(data) > layout.end and data[layout.end :].strip(b"\x00"):
-        notes.append("data after the end of the image removed")
-    return SanitisedMetadata(tuple(segments), tuple(notes))
+def embedded_jpeg_extent(blob: bytes, start: int, limit: int | None = None) -> EmbeddedJpeg:
+    """The span of the JPEG at ``start``, walked leniently: to its end-of-image marker when it has one.
 
-
-def rerender_embedded_jpegs(blob: bytes, start: int, render: RenderPreview) -> tuple[bytes, int]:
-    """Replace each complete JPEG embedded in ``blob[start:]`` by ``render``'s, padded to the same length.
-
-    The replacement never changes the blob's length, so offsets pointing into it (EXIF's thumbnail
-    offset and length, for instance) stay valid. A preview that cannot be rendered small enough is
-    overwritten with zero bytes: it shows nothing, which is what privacy requires.
+    A preview without an end marker, with a broken segment or cut off by the container still holds
+    decodable pixels. The walk then stops where the JPEG structure stops: at the end of the container
+    (``limit``), or after the entropy-coded data, which cannot contain an unstuffed ``FF`` byte, so every
+    byte that could belong to the picture lies inside the span returned.
     """
-    out = bytearray(blob)
-    count = 0
-    position = blob.find(EMBEDDED_JPEG_START, start)
-    while position >= 0:
-        try:
-            layout = parse_jpeg(blob, position)
-        except ImageError:
-            position = blob.find(EMBEDDED_JPEG_START, position + 1)
+    limit = len(blob) if limit is None else min(limit, len(blob))
+    width = height = 0
+    position = start + 2
+    while True:
+        while position + 1 < limit and blob[position] == 0xFF and blob[position + 1] == 0xFF:
+            position += 1
+        if position + 2 > limit:
+            return EmbeddedJpeg(start, limit, width, height, False)
+        marker = blob[position + 1]
+        if blob[position] != 0xFF or (marker < 0xC0 and marker != 0x01) or marker == 0xD8:
+            return EmbeddedJpeg(start, position, width, height, False)  # not a marker: the JPEG stops here
+        if marker == MARKER_EOI:
+            return EmbeddedJpeg(start, position + 2, width, height, True)
+        if marker in STANDALONE_MARKERS:
+            position += 2
             continue
-        length = layout.end - position
-        replacement = render(layout.width, layout.height, length)
-        if len(replacement) > length:
-            replacement = b""
-        out[position : layout.end] = replacement + b"\x00" * (length - len(replacement))
-        count += 1
-        position = blob.find(EMBEDDED_JPEG_START, layout.end)
-    return bytes(out), count
+        if position + 4 > limit:
+            return EmbeddedJpeg(start, limit, width, height, False)
+        (length,) = struct.unpack_from(">H", blob, position + 2)
+        segment_end = position + 2 + length
+        if length < 2:
+            return EmbeddedJpeg(start, position, width, height, False)
+        if segment_end > limit:
+            return EmbeddedJpeg(start, limit, width, height, False)
+        if marker in FRAME_MARKERS and length >= 7 and not width:
+            height, width = struct.unpack_from(">HH", blob, position + 5)
+        position = segment_end
+        if marker == MARKER_SOS:
+            match = _SCAN_END.search(blob, position, limit)
+            if match is None:
+                return EmbeddedJpeg(start, limit, width, height, False)
+            position = match.start()

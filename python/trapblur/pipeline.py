@@ -38,7 +38,7 @@ from .codecs import inspect_image, sniff_format
 from .categories import check_defined
 from .corrections import AppliedCorrections, apply_to_files, match_corrections, read_corrections
 from .dataset import Dataset, ImageFile, build_dataset, check_listing
-from .errors import ImageError, OptionsError, OutputFolderError
+from .errors import ImageError, OptionsError, OutputFolderError, PreviewError
 from .frames import FRAME_RULES_VERSION, UNKNOWN_SOURCE, BoxSource, box_frames, identify_box_source
 from .options import DEFAULT_THRESHOLD, BlurOptions, ThresholdArg
 from .regions import regions_to_hide, select_detections
@@ -296,6 +296,8 @@ def process_image(file: ImageFile, options: BlurOptions, settings: RunSettings, 
             base, output=file.relative, action="blurred", regions=len(regions), encoding=encoding,
             reason="; ".join((frames.note,) * frames.ambiguous + encoded.notes),
         )
+    except PreviewError as exc:  # readable and blurred, but a preview in its metadata may show the person
+        return _not_written(dataclasses.replace(base, action="withheld", reason=str(exc)), destination)
     except ImageError as exc:
         return _not_written(dataclasses.replace(base, action="failed", reason=str(exc)), destination)
     except OSError as exc:

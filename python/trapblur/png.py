@@ -1,22 +1,38 @@
-"""PNG at the byte level: carry the original's metadata chunks into a re-encoded file.
+"""PNG at the byte level: carry the original's metadata chunks into a re-encoded file, minus its previews.
 
 The encoder writes only the chunks that describe pixels (IHDR, IDAT, IEND). The original's text, EXIF,
-colour-profile, physical-size and time chunks are copied after IHDR unchanged, except the EXIF chunk,
-whose embedded thumbnail is re-rendered from the blurred image (see :mod:`trapblur.jpeg`).
+colour-profile, physical-size and time chunks are copied after IHDR unchanged, except where they carry a
+copy of the picture:
+
+* ``eXIf``: its thumbnail (and any other IFD image data) is re-rendered in place (:mod:`trapblur.exif`);
+* ``iTXt`` ``XML:com.adobe.xmp`` (plain or compressed): XMP thumbnails and embedded images removed;
+* ImageMagick's "Raw profile type exif / APP1 / xmp / iptc / 8bim" text (hex, in ``tEXt``, ``zTXt`` or
+  ``iTXt``): decoded, cleaned like the JPEG segment of the same kind, and encoded again the same way;
+* any other text: base64 or hex images removed.
+
+A chunk that changed is rewritten with the same type and compression; one that did not is copied byte for
+byte. Chunks not listed in :data:`METADATA_CHUNKS` (animation frames, C2PA ``caBX``, private chunks) are
+not carried at all. :func:`audit` then checks the finished file.
 """
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Iterator
 
-from .errors import ImageError
-from .jpeg import RenderPreview, rerender_embedded_jpegs
+from . import exif, photoshop, xmp
+from .errors import ImageError, PreviewError
+from .previews import PreviewRenderer, check_blob, overwrite_embedded_images, remove_text_images
 
 SIGNATURE = b"\x89PNG\r\n\x1a\n"
 METADATA_CHUNKS = {b"tEXt", b"zTXt", b"iTXt", b"eXIf", b"iCCP", b"sRGB", b"gAMA", b"cHRM", b"pHYs", b"tIME", b"cICP"}
+TEXT_CHUNKS = (b"tEXt", b"zTXt", b"iTXt")
+XMP_KEYWORD = b"XML:com.adobe.xmp"
+RAW_PROFILE = b"raw profile type "
+_MAX_TEXT = 256 << 20  # decompressed text larger than this is refused rather than inflated
 
 
 @dataclass(frozen=True)
@@ -52,21 +68,214 @@ def check_complete(data: bytes) -> None:
         pass
 
 
-def carry_metadata(original: bytes, encoded: bytes, render: RenderPreview) -> tuple[bytes, tuple[str, ...]]:
-    """``encoded`` with the original's metadata chunks inserted after its IHDR."""
+# ----------------------------------------------------------------------------------------------------------
+# Text chunks
+
+
+@dataclass(frozen=True)
+class TextChunk:
+    """A tEXt/zTXt/iTXt chunk taken apart; ``text`` is decompressed."""
+
+    kind: bytes
+    keyword: bytes
+    header: bytes  # between the keyword's NUL and the text: zTXt's method; iTXt's flag, method, language...
+    text: bytes
+    compressed: bool
+
+    def to_chunk(self) -> Chunk:
+        body = zlib.compress(self.text) if self.compressed else self.text
+        return Chunk(self.kind, self.keyword + b"\x00" + self.header + body)
+
+
+def decode_text(chunk: Chunk) -> TextChunk:
+    """Raises ValueError (or zlib.error) for a malformed chunk."""
+    keyword, separator, rest = chunk.data.partition(b"\x00")
+    if not separator:
+        raise ValueError("no keyword separator")
+    if chunk.kind == b"tEXt":
+        return TextChunk(chunk.kind, keyword, b"", rest, False)
+    if chunk.kind == b"zTXt":
+        return TextChunk(chunk.kind, keyword, rest[:1], _inflate(rest[1:]), True)
+    flag = rest[:1] == b"\x01"
+    language_end = rest.index(b"\x00", 2)
+    translated_end = rest.index(b"\x00", language_end + 1)
+    header, body = rest[: translated_end + 1], rest[translated_end + 1 :]
+    return TextChunk(chunk.kind, keyword, header, _inflate(body) if flag else body, flag)
+
+
+def _inflate(data: bytes) -> bytes:
+    inflater = zlib.decompressobj()
+    text = inflater.decompress(data, _MAX_TEXT)
+    if inflater.unconsumed_tail:
+        raise ValueError("compressed text too large to check")
+    return text
+
+
+_RAW_PROFILE_HEADER = re.compile(rb"\A\s*([^\n]*)\n\s*(\d+)\s*\n")
+_HEX_RUN = re.compile(rb"[0-9a-fA-F]+")
+
+
+@dataclass(frozen=True)
+class RawProfile:
+    """ImageMagick's hex form of a binary profile: a type line, a length line, then hex digits."""
+
+    name: bytes
+    data: bytes
+    body_start: int  # where the hex digits start in the text
+
+    def encode(self, original_text: bytes, data: bytes) -> bytes:
+        """``data`` in the same form; when its length is unchanged, in the original's exact layout."""
+        if len(data) == len(self.data):
+            digits = data.hex().encode()
+            position = 0
+
+            def next_digits(run: re.Match[bytes]) -> bytes:
+                nonlocal position
+                size = min(len(run.group()), len(digits) - position)
+                position += size
+                return digits[position - size : position] + run.group()[size:]
+
+            return original_text[: self.body_start] + _HEX_RUN.sub(next_digits, original_text[self.body_start :])
+        hexed = data.hex()
+        lines = "".join("\n" + hexed[i : i + 72] for i in range(0, len(hexed), 72))
+        return f"\n{self.name.decode('latin-1')}\n{len(data):8d}\n{lines}\n".encode()
+
+
+def decode_raw_profile(text: bytes) -> RawProfile | None:
+    match = _RAW_PROFILE_HEADER.match(text)
+    if not match:
+        return None
+    length = int(match.group(2))
+    digits = re.sub(rb"[^0-9a-fA-F]", b"", text[match.end() :])
+    if len(digits) < 2 * length:
+        return None
+    return RawProfile(match.group(1).strip(), bytes.fromhex(digits[: 2 * length].decode()), match.end())
+
+
+def _clean_profile(name: bytes, data: bytes, renderer: PreviewRenderer) -> tuple[bytes, tuple[str, ...]]:
+    """A raw profile's bytes, cleaned like the JPEG segment of the same kind."""
+    name = name.lower()
+    if name in (b"exif", b"app1") and not data.startswith(b"http://"):
+        header, tiff = exif.strip_exif_header(data)
+        cleaned = exif.sanitise_exif(tiff, renderer)
+        return header + cleaned.data, cleaned.notes
+    if name in (b"xmp", b"app1"):
+        cleaned_xmp = xmp.clean_xmp(data)
+        return cleaned_xmp.packet, cleaned_xmp.notes
+    if name in (b"iptc", b"8bim") and data.startswith(b"8BIM"):
+        resources = photoshop.clean_resources(data, renderer)
+        return resources.stream, resources.notes
+    if name == b"iptc":
+        return photoshop.clean_iim(data)
+    if name in (b"icc", b"icm"):
+        return data, ()
+    buffer = bytearray(data)
+    count = overwrite_embedded_images(buffer, renderer)
+    return bytes(buffer), (f"{count} embedded preview(s) re-rendered or removed",) if count else ()
+
+
+def _clean_text(chunk: Chunk, renderer: PreviewRenderer) -> tuple[Chunk | None, tuple[str, ...]]:
+    """The chunk with its previews removed; None (dropped) when it cannot be read, so cannot be checked."""
+    try:
+        text = decode_text(chunk)
+    except (ValueError, zlib.error):
+        return None, (f"unreadable PNG {chunk.kind.decode()} chunk dropped (it could not be checked for previews)",)
+    where = f"PNG {chunk.kind.decode()} {text.keyword.decode('latin-1')!r}"
+    if text.keyword == XMP_KEYWORD:
+        cleaned = xmp.clean_xmp(text.text)
+        new_text, notes = cleaned.packet, cleaned.notes
+    elif text.keyword.lower().startswith(RAW_PROFILE):
+        profile = decode_raw_profile(text.text)
+        if profile is None:
+            return None, (f"unreadable {where} dropped (it could not be checked for previews)",)
+        data, notes = _clean_profile(text.keyword[len(RAW_PROFILE) :], profile.data, renderer)
+        new_text = profile.encode(text.text, data) if notes else text.text
+    else:
+        new_text, count = remove_text_images(text.text)
+        notes = (f"{count} base64 image(s) removed",) if count else ()
+    if not notes:
+        return chunk, ()
+    return replace(text, text=new_text).to_chunk(), tuple(f"{n} ({where})" for n in notes)
+
+
+def carry_metadata(original: bytes, encoded: bytes, renderer: PreviewRenderer) -> tuple[bytes, tuple[str, ...]]:
+    """``encoded`` with the original's metadata chunks, previews re-rendered or removed, after its IHDR."""
     notes: list[str] = []
     carried = []
     for chunk in iter_chunks(original):
         if chunk.kind not in METADATA_CHUNKS:
             continue
         if chunk.kind == b"eXIf":
-            cleaned, count = rerender_embedded_jpegs(chunk.data, start=0, render=render)
-            if count:
-                notes.append(f"{count} embedded preview(s) re-rendered from the blurred image")
-            chunk = Chunk(chunk.kind, cleaned)
+            header, tiff = exif.strip_exif_header(chunk.data)
+            cleaned = exif.sanitise_exif(tiff, renderer)
+            notes.extend(cleaned.notes)
+            chunk = Chunk(chunk.kind, header + cleaned.data)
+        elif chunk.kind in TEXT_CHUNKS:
+            cleaned_chunk, found = _clean_text(chunk, renderer)
+            notes.extend(found)
+            if cleaned_chunk is None:
+                continue
+            chunk = cleaned_chunk
         carried.append(chunk.to_bytes())
     new_chunks = list(iter_chunks(encoded))
     if not new_chunks or new_chunks[0].kind != b"IHDR":
         raise ImageError("internal error: the PNG encoder wrote no IHDR first")
     own = [c.to_bytes() for c in new_chunks[1:] if c.kind not in METADATA_CHUNKS]
-    return SIGNATURE + new_chunks[0].to_bytes() + b"".join(carried) + b"".join(own), tuple(notes)
+    return SIGNATURE + new_chunks[0].to_bytes() + b"".join(carried) + b"".join(own), tuple(dict.fromkeys(notes))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The audit
+
+_PIXEL_CHUNKS = {b"IHDR", b"IDAT", b"IEND", b"PLTE", b"tRNS", b"bKGD"}
+
+
+def audit(output: bytes, rendered: list[bytes]) -> None:
+    """Raise :class:`PreviewError` if the finished PNG still carries an image we did not draw."""
+    for chunk in iter_chunks(output):
+        if chunk.kind in _PIXEL_CHUNKS:
+            continue
+        label = f"the PNG {chunk.kind.decode('latin-1')} chunk"
+        check_blob(label, chunk.data, rendered)
+        if chunk.kind == b"eXIf":
+            _check_exif(label, exif.strip_exif_header(chunk.data)[1], rendered)
+        elif chunk.kind == b"iCCP":
+            _, _, rest = chunk.data.partition(b"\x00")
+            check_blob(label, _inflate_or_refuse(label, rest[1:]), rendered)
+        elif chunk.kind in TEXT_CHUNKS:
+            try:
+                text = decode_text(chunk)
+            except (ValueError, zlib.error):
+                raise PreviewError(f"{label} cannot be decoded to check it for embedded images: not written") from None
+            label = f"{label} {text.keyword.decode('latin-1')!r}"
+            if text.keyword.lower().startswith(RAW_PROFILE):  # hex: checked once decoded
+                profile = decode_raw_profile(text.text)
+                if profile is None:
+                    raise PreviewError(f"{label} is not a readable raw profile, so it cannot be checked: not written")
+                _check_profile(label, text.keyword[len(RAW_PROFILE) :].lower(), profile.data, rendered)
+            else:
+                check_blob(label, text.text, rendered, text=True, tiff_headers=True)
+
+
+def _inflate_or_refuse(label: str, data: bytes) -> bytes:
+    try:
+        return _inflate(data)
+    except (ValueError, zlib.error):
+        raise PreviewError(f"{label} cannot be decompressed to check it for embedded images: not written") from None
+
+
+def _check_profile(label: str, name: bytes, data: bytes, rendered: list[bytes]) -> None:
+    text = name in (b"xmp",) or data.startswith(b"http://")
+    check_blob(label, data, rendered, text=text, tiff_headers=text)
+    if name in (b"exif", b"app1") and not text:
+        _check_exif(label, exif.strip_exif_header(data)[1], rendered)
+    if data.startswith(b"8BIM"):
+        photoshop.check_resources(label, data, rendered)
+    elif name == b"iptc" and photoshop.iim_has_preview(data):
+        raise PreviewError(f"{label} still holds an IPTC object preview: not written")
+
+
+def _check_exif(label: str, tiff: bytes, rendered: list[bytes]) -> None:
+    leaks = exif.unrendered_image_data(tiff, rendered)
+    if leaks:
+        raise PreviewError(f"{label} still holds the {leaks[0]}, not re-rendered or removed: not written")
