@@ -13,7 +13,10 @@ path is never opened as given, so an entry cannot make trapblur read outside the
    made on Windows or macOS).
 5. An image that two different entries point to is withheld: the results are ambiguous about it.
 
-Symbolic links in the folder that point outside it are withheld, never read.
+Symbolic links in the folder that point outside it are withheld, never read. So are FIFOs, sockets and
+devices, whatever their names (opening a FIFO would wait forever). A sub-folder that cannot be listed
+(permissions, a failing card) is reported as failed, and so is every results entry inside it: its images
+are not silently "missing".
 """
 
 from __future__ import annotations
@@ -21,13 +24,16 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
+from .content import file_kind
+from .errors import OutputFolderError, os_error_reason
 from .results import ImageEntry, Results
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff"}
+#: JPEG under every name cameras and editors give it (JFIF files are JPEGs), PNG and TIFF; any letter case.
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".jfif", ".jfi", ".jif", ".png", ".tif", ".tiff"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".wmv", ".m4v", ".mts", ".3gp", ".mpg", ".mpeg"}
 OTHER_IMAGE_SUFFIXES = {".bmp", ".gif", ".webp", ".heic", ".heif", ".jp2", ".dng", ".cr2", ".nef", ".arw", ".raw"}
 SYSTEM_FILES = {"thumbs.db", ".ds_store", "desktop.ini"}
@@ -64,15 +70,25 @@ class UnmatchedEntry:
     reason: str
 
 
+@dataclass(frozen=True)
+class UnreadableFolder:
+    """A folder under the image folder that could not be listed: nothing in it was read."""
+
+    relative: str  # POSIX-style path relative to the image folder
+    reason: str
+
+
 @dataclass
 class Dataset:
     files: list[ImageFile]
     unmatched: list[UnmatchedEntry]
+    unreadable: list[UnreadableFolder] = field(default_factory=list)
 
 
 def build_dataset(root: Path, results: Results) -> Dataset:
     """Walk ``root`` and attach each results entry to the file it describes."""
-    found = list(walk_folder(root))
+    unreadable: list[UnreadableFolder] = []
+    found = list(walk_folder(root, unreadable.append))
     by_path = {f.relative: f for f in found}
     by_lower: dict[str, list[str]] = {}
     for relative in by_path:
@@ -84,6 +100,9 @@ def build_dataset(root: Path, results: Results) -> Dataset:
         relative, problem = match_entry(entry.file, root, by_path, by_lower)
         if relative is None:
             action = "refused" if problem and "outside" in problem else "missing"
+            folder = None if problem else _inside_unreadable(entry.file, unreadable)
+            if folder is not None:
+                action, problem = "failed", f"in the folder {folder.relative!r}, which could not be listed ({folder.reason})"
             unmatched.append(UnmatchedEntry(entry, action, problem or "no such image in the folder"))
         else:
             entries_for.setdefault(relative, []).append(entry)
@@ -96,13 +115,26 @@ def build_dataset(root: Path, results: Results) -> Dataset:
                                    image.problem or f"listed {len(entries)} times in the results, with different detections"))
         else:
             files.append(ImageFile(image.relative, image.path, entries[0] if entries else None, image.problem))
-    return Dataset(files, unmatched)
+    return Dataset(files, unmatched, unreadable)
 
 
-def walk_folder(root: Path) -> Iterable[ImageFile]:
-    """Every file under ``root`` in sorted order (system files skipped), as :class:`ImageFile`."""
+def walk_folder(root: Path, unreadable: Callable[[UnreadableFolder], None] | None = None) -> Iterable[ImageFile]:
+    """Every file under ``root`` in sorted order (system files skipped), as :class:`ImageFile`.
+
+    Files that must not be opened get a ``problem``. Sub-folders that cannot be listed are passed to
+    ``unreadable``; the image folder itself not being listable raises :class:`OutputFolderError`.
+    """
     resolved_root = root.resolve()
-    for directory, subdirectories, names in os.walk(root):
+
+    def failed(exc: OSError) -> None:
+        folder = Path(exc.filename) if exc.filename else root
+        relative = folder.relative_to(root).as_posix() if folder != root else "."
+        if relative == ".":
+            raise OutputFolderError(f"{root}: the image folder cannot be listed: {os_error_reason(exc)}")
+        if unreadable is not None:
+            unreadable(UnreadableFolder(relative, os_error_reason(exc)))
+
+    for directory, subdirectories, names in os.walk(root, onerror=failed):
         subdirectories.sort()
         here = Path(directory)
         for name in sorted(names):
@@ -110,12 +142,29 @@ def walk_folder(root: Path) -> Iterable[ImageFile]:
                 continue
             path = here / name
             relative = path.relative_to(root).as_posix()
-            problem = None
-            if path.is_symlink():
-                target = path.resolve()
-                if not target.is_relative_to(resolved_root):
-                    problem = "symbolic link pointing outside the image folder: not read"
-            yield ImageFile(relative, path, None, problem)
+            yield ImageFile(relative, path, None, _problem(path, resolved_root))
+
+
+def _problem(path: Path, resolved_root: Path) -> str | None:
+    """Why the file must not be read at all, or None. Never opens it."""
+    try:
+        if path.is_symlink() and not path.resolve().is_relative_to(resolved_root):
+            return "symbolic link pointing outside the image folder: not read"
+        kind = file_kind(path.stat().st_mode)
+    except OSError as exc:
+        return f"cannot be examined ({os_error_reason(exc)}): not read"
+    if kind is not None:
+        return f"{kind}, not a regular file: not read"
+    return None
+
+
+def _inside_unreadable(file: str, unreadable: list[UnreadableFolder]) -> UnreadableFolder | None:
+    """The unlistable folder a results path points into, if any (relative or trailing-part match)."""
+    text = "/" + posixpath.normpath(file.replace("\\", "/")).lstrip("/")
+    for folder in unreadable:
+        if f"/{folder.relative}/" in text:
+            return folder
+    return None
 
 
 def match_entry(

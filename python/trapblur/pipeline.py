@@ -8,15 +8,23 @@ Guarantees
   and any stale output of it from an earlier run is deleted.
 * **The input is never written to.** The output folder may not be, contain, or sit inside the image folder.
 * **Atomic and resumable.** Each file is written to a temporary name and renamed. Finished images are
-  journalled in ``.trapblur/journal.csv`` as they complete; a re-run with the same settings and results
-  skips them, a re-run with different ones refuses to mix the two (``overwrite=True`` redoes everything).
+  journalled in ``.trapblur/journal.csv`` as they complete (see :mod:`.report` for its format). A re-run
+  with the same settings skips an image only when its output is still there, its bytes still hash to the
+  journalled ``input_sha256`` and its results entry to the journalled ``entry_sha256``; anything else is
+  redone. A re-run with other settings refuses to mix the two (``overwrite=True`` redoes everything).
+* **One run per output folder.** A lock on ``.trapblur/lock`` (released by the system however the run ends)
+  makes a second run into the same folder stop with a clear error.
+* **Detections match the image.** Results written by trapblur's detector record the SHA-256 of each image it
+  looked at; an image whose bytes have changed since is withheld, not blurred with another picture's boxes.
 * **Streaming.** Images are decoded a few at a time in a thread pool (the codecs release the GIL); rows
   are written as they complete, in folder order, so memory does not grow with the number of images.
 """
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import errno
 import hashlib
 import json
 import logging
@@ -24,17 +32,23 @@ import os
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence, Union
+from typing import Any, Callable, Iterator, Mapping, Sequence, Union
 
 from threadpoolctl import threadpool_limits
 
 from ._version import __version__
-from .atomic import copy_atomically, link_atomically, remove_partial_files, write_bytes_atomically, write_text_atomically
+from .atomic import (
+    copy_atomically, link_atomically, remove_temporary_files, write_bytes_atomically, write_text_atomically,
+)
+from .checks import check_callback, check_flag, check_path, check_whole
 from .codecs import inspect_image, sniff_format
+from .content import CONTENT_KEY, content_map, digest_bytes, hash_file, open_input, read_input
 from .dataset import Dataset, ImageFile, build_dataset
-from .errors import ImageError, OptionsError, OutputFolderError
+from .errors import ImageError, OptionsError, OutputFolderError, os_error_reason
+from .lock import OutputLock
 from .options import DEFAULT_THRESHOLD, BlurOptions, ThresholdArg
 from .regions import regions_to_hide, select_detections
 from .report import ImageResult, ReportWriter, RunReport, read_report
@@ -44,6 +58,9 @@ from .single import check_jpeg_mode, hide_and_encode
 log = logging.getLogger(__name__)
 
 STATE_FOLDER = ".trapblur"
+STATE_NAME = "run.json"  # in STATE_FOLDER: the settings of the run that made the folder
+JOURNAL_NAME = "journal.csv"  # in STATE_FOLDER: one row per image as it completes (see trapblur.report)
+LOCK_NAME = "lock"  # in STATE_FOLDER: locked while a run writes the folder (see trapblur.lock)
 REPORT_NAME = "trapblur_report.csv"
 RESULTS_NAME = "trapblur_results.json"
 Progress = Callable[[int, int], None]
@@ -62,10 +79,9 @@ class RunSettings:
 
     def __post_init__(self) -> None:
         check_jpeg_mode(self.jpeg_mode)
-        if self.workers is not None and (
-            isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1
-        ):
-            raise OptionsError(f"workers must be a whole number of at least 1, not {self.workers!r}")
+        for name in ("copy_unlisted", "link_unchanged", "overwrite"):
+            object.__setattr__(self, name, check_flag(name, getattr(self, name)))
+        object.__setattr__(self, "workers", check_whole("workers", self.workers, none_means="one per CPU core"))
 
 
 def blur_dataset(
@@ -102,12 +118,29 @@ def blur_dataset(
 
     Returns a :class:`RunReport`; ``report.ok`` is False when any image was withheld or failed.
     """
+    images_path = check_path("images", images)
+    output_path = check_path("output", output)
+    checked_results = check_results_argument(results)
+    progress = check_callback("progress", progress)
     options = BlurOptions(
-        threshold=threshold, strength=strength, categories=tuple(categories) if not isinstance(categories, str) else categories,
-        padding=padding, shape=shape, method=method,
+        threshold=threshold, strength=strength, categories=categories, padding=padding, shape=shape, method=method,
     )
     settings = RunSettings(copy_unlisted, link_unchanged, overwrite, workers, jpeg_mode)
-    return run_batch(Path(images), results, Path(output), options, settings, progress)
+    return run_batch(images_path, checked_results, output_path, options, settings, progress)
+
+
+def check_results_argument(results: Any) -> Path | Results:
+    """``results`` as a path or :class:`Results`; anything else is an :class:`OptionsError`."""
+    if isinstance(results, Results):
+        return results
+    if isinstance(results, Mapping):
+        raise OptionsError(
+            "results must be the path of a MegaDetector results file or a trapblur.Results, not a dict; "
+            "for a parsed document use trapblur.results.results_from_dict(document)"
+        )
+    path = check_path("results", results)
+    assert path is not None
+    return path
 
 
 def run_batch(
@@ -124,47 +157,79 @@ def run_batch(
     results = results if isinstance(results, Results) else read_results(results)
     dataset = build_dataset(images_root, results)
     fingerprint = {"options": options.describe(), "copy_unlisted": settings.copy_unlisted,
-                   "jpeg_mode": settings.jpeg_mode, "results": results_fingerprint(results)}
+                   "jpeg_mode": settings.jpeg_mode}
     state = output_root / STATE_FOLDER
-    finished = prepare_output(output_root, state, fingerprint, settings.overwrite)
+    prepared = prepare_output(output_root, state, fingerprint, settings.overwrite)
+    try:
+        report = _run_locked(dataset, results, options, settings, output_root, state, fingerprint, prepared, progress)
+    finally:
+        prepared.lock.release()
+    report.elapsed_s = time.perf_counter() - started
+    log.info("finished: %s", report.summary().splitlines()[0])
+    return report
 
+
+def _run_locked(
+    dataset: Dataset,
+    results: Results,
+    options: BlurOptions,
+    settings: RunSettings,
+    output_root: Path,
+    state: Path,
+    fingerprint: dict[str, Any],
+    prepared: PreparedOutput,
+    progress: Progress | None,
+) -> RunReport:
     report = RunReport(
         output=str(output_root),
         report_csv=str(output_root / REPORT_NAME),
         results_json=str(output_root / RESULTS_NAME),
         total=len(dataset.files),
     )
-    journal_path = state / "journal.csv"
-    writer = ResultsWriter(
-        Path(report.results_json),
-        {**results.info, "trapblur": {"version": __version__, **fingerprint, "source": str(results.source or "")}},
-        category_ids(results.category_names),
-        results.classification_categories,
-    )
+    journal_path = state / JOURNAL_NAME
+    info = {k: v for k, v in results.info.items() if k != CONTENT_KEY}  # hashes of inputs, not of this folder
+    provenance = {"version": __version__, **fingerprint, "results": results_fingerprint(results),
+                  "source": str(results.source or "")}
+    recorded = content_map(results.info)
+    with _writing(output_root, "write the results file for the output"):
+        writer = ResultsWriter(Path(report.results_json), {**info, "trapblur": provenance},
+                               category_ids(results.category_names), results.classification_categories)
     completed = False
     try:
-        with ReportWriter(journal_path) as journal:
+        with _writing(journal_path, "write the journal"), ReportWriter(journal_path) as journal:
 
             def record(result: ImageResult, file: ImageFile | None) -> None:
-                journal.write(result)
+                with _writing(journal_path, "record progress in the journal"):
+                    journal.write(result)
+                    if file is not None and result.written:
+                        writer.add(_output_entry(file, result))
                 report.add(result)
-                if file is not None and result.written:
-                    writer.add(_output_entry(file, result))
 
-            _process_all(dataset, options, settings, output_root, finished, report, record, progress)
+            for folder in dataset.unreadable:
+                record(ImageResult(folder.relative + "/", "", "failed",
+                                   reason=f"folder could not be listed ({folder.reason}): nothing in it was read"), None)
+            _process_all(dataset, options, settings, output_root, prepared.finished, recorded, report, record, progress)
             for unmatched in dataset.unmatched:
                 record(ImageResult(unmatched.entry.file, "", unmatched.action, reason=unmatched.reason), None)
-        completed = True
-    finally:
-        if completed:
+        _remove_stale_outputs(output_root, prepared.written_before, {f.relative for f in dataset.files})
+        with _writing(output_root, "finish the report"):
             writer.close()
             os.replace(journal_path, report.report_csv)
             _write_state(state, fingerprint, complete=True)
-        else:
+        completed = True
+    finally:
+        if not completed:
             writer.discard()
-    report.elapsed_s = time.perf_counter() - started
-    log.info("finished: %s", report.summary().splitlines()[0])
     return report
+
+
+@contextmanager
+def _writing(path: Path, what: str) -> Iterator[None]:
+    """Turn an OSError while writing the run's own files into one clear :class:`OutputFolderError`."""
+    try:
+        yield
+    except OSError as exc:
+        raise _folder_error(path, what, exc) from None
 
 
 def _process_all(
@@ -173,11 +238,15 @@ def _process_all(
     settings: RunSettings,
     output_root: Path,
     finished: Mapping[str, ImageResult],
+    recorded: Mapping[str, str],
     report: RunReport,
     record: Callable[[ImageResult, ImageFile | None], None],
     progress: Progress | None,
 ) -> None:
     """Process every file in a bounded thread pool, recording results in folder order.
+
+    ``finished`` holds the journalled rows of an earlier run (by input), ``recorded`` the content hash each
+    results entry was made from (by entry file; empty for results from other tools).
 
     The batch parallelises over images, so for its duration the BLAS libraries numpy and OpenCV carry
     (OpenBLAS, used by the block-wise JPEG path) are held to one thread each, as joblib does for its
@@ -185,13 +254,15 @@ def _process_all(
     """
     workers = settings.workers or max(1, os.cpu_count() or 1)
     window = 4 * workers
-    pending: deque[tuple[ImageFile, Future[ImageResult] | ImageResult]] = deque()
+    pending: deque[tuple[ImageFile, Future[tuple[ImageResult, bool]]]] = deque()
     done = 0
 
     def emit_oldest() -> None:
         nonlocal done
         file, outcome = pending.popleft()
-        result = outcome if isinstance(outcome, ImageResult) else outcome.result()
+        result, reused = outcome.result()
+        if not reused:
+            report.processed += 1
         record(result, file)
         done += 1
         if progress is not None:
@@ -201,29 +272,63 @@ def _process_all(
             ThreadPoolExecutor(max_workers=workers, thread_name_prefix="trapblur") as pool:
         try:
             for file in dataset.files:
-                earlier = finished.get(file.relative)
-                if earlier is not None and (output_root / earlier.output).is_file():
-                    pending.append((file, earlier))
-                else:
-                    report.processed += 1
-                    pending.append((file, pool.submit(process_image, file, options, settings, output_root)))
+                expected = recorded.get(file.entry.file) if file.entry is not None else None
+                pending.append((file, pool.submit(resume_or_process, file, finished.get(file.relative), expected,
+                                                  options, settings, output_root)))
                 while len(pending) >= window:
                     emit_oldest()
             while pending:
                 emit_oldest()
         except BaseException:
             for _, outcome in pending:
-                if isinstance(outcome, Future):
-                    outcome.cancel()
+                outcome.cancel()
             raise
 
 
-def process_image(file: ImageFile, options: BlurOptions, settings: RunSettings, output_root: Path) -> ImageResult:
-    """Decide what to do with one file and do it. Never raises: problems become withheld/failed rows."""
+def resume_or_process(
+    file: ImageFile,
+    earlier: ImageResult | None,
+    expected: str | None,
+    options: BlurOptions,
+    settings: RunSettings,
+    output_root: Path,
+) -> tuple[ImageResult, bool]:
+    """The earlier run's row when it still holds (``True``), else the image processed now (``False``)."""
+    if earlier is not None and _still_valid(file, earlier, expected, output_root):
+        return earlier, True
+    return process_image(file, options, settings, output_root, expected), False
+
+
+def _still_valid(file: ImageFile, earlier: ImageResult, expected: str | None, output_root: Path) -> bool:
+    """True when the earlier output was made from these bytes and this results entry, and is still there."""
+    if not earlier.written or not earlier.input_sha256 or earlier.entry_sha256 != entry_digest(file.entry):
+        return False
+    if file.problem is not None or (expected is not None and expected != earlier.input_sha256):
+        return False
+    try:
+        return (output_root / earlier.output).is_file() and hash_file(file.path) == earlier.input_sha256
+    except (OSError, ImageError):
+        return False  # redone, and the problem reported then
+
+
+def process_image(
+    file: ImageFile, options: BlurOptions, settings: RunSettings, output_root: Path, expected: str | None = None
+) -> ImageResult:
+    """Decide what to do with one file and do it. Never raises: problems become withheld/failed rows.
+
+    ``expected`` is the SHA-256 of the bytes the file's detections were made from, when the results say:
+    an image whose bytes differ is withheld (its detections are for another picture).
+    """
     destination = output_root / file.relative
     entry = file.entry
     person_conf = entry.max_conf("person") if entry and entry.processed else None
-    base = ImageResult(input=file.relative, output="", action="withheld", max_person_conf=person_conf)
+    base = ImageResult(input=file.relative, output="", action="withheld", max_person_conf=person_conf,
+                       entry_sha256=entry_digest(entry))
+
+    def verify(sha256: str) -> None:
+        if expected is not None and sha256 != expected:
+            raise _ChangedSinceDetection(sha256)
+
     try:
         decision = _decide(file, settings)
         if isinstance(decision, str):
@@ -231,10 +336,14 @@ def process_image(file: ImageFile, options: BlurOptions, settings: RunSettings, 
             return _not_written(dataclasses.replace(base, action=action, reason=decision), destination)
         selected = select_detections(decision, options)
         if not selected:
-            encoding = _copy_unchanged(file.path, destination, settings.link_unchanged)
+            encoding, sha256 = _copy_unchanged(file.path, destination, settings.link_unchanged, verify)
             reason = "" if entry else "not in the results; copied because copy_unlisted is on"
-            return dataclasses.replace(base, output=file.relative, action="copied", encoding=encoding, reason=reason)
-        data = file.path.read_bytes()
+            return dataclasses.replace(base, output=file.relative, action="copied", encoding=encoding, reason=reason,
+                                       input_sha256=sha256)
+        data = read_input(file.path)
+        sha256 = digest_bytes(data)
+        verify(sha256)
+        base = dataclasses.replace(base, input_sha256=sha256)
         source = inspect_image(data)
         regions = regions_to_hide(selected, options, source.width, source.height, source.orientation)
         encoded, encoding = hide_and_encode(source, regions, options.method, settings.jpeg_mode)
@@ -244,15 +353,39 @@ def process_image(file: ImageFile, options: BlurOptions, settings: RunSettings, 
             base, output=file.relative, action="blurred", regions=len(regions), encoding=encoding,
             reason="; ".join(encoded.notes),
         )
+    except _ChangedSinceDetection as exc:
+        reason = ("its bytes differ from the image the detections were made for (changed or replaced since "
+                  "detection): detect again")
+        return _not_written(dataclasses.replace(base, reason=reason, input_sha256=exc.sha256), destination)
     except ImageError as exc:
         return _not_written(dataclasses.replace(base, action="failed", reason=str(exc)), destination)
     except OSError as exc:
-        reason = f"cannot read or write the file ({exc.strerror or exc})"
-        return _not_written(dataclasses.replace(base, action="failed", reason=reason), destination)
+        return _not_written(dataclasses.replace(base, action="failed", reason=_io_reason(exc, output_root)),
+                            destination)
     except Exception as exc:  # a bug must not stop the batch nor let the image through
         log.exception("internal error on %s", file.path)
         reason = f"internal error ({type(exc).__name__}: {exc})"
         return _not_written(dataclasses.replace(base, action="failed", reason=reason), destination)
+
+
+class _ChangedSinceDetection(Exception):
+    def __init__(self, sha256: str) -> None:
+        super().__init__(sha256)
+        self.sha256 = sha256
+
+
+def entry_digest(entry: ImageEntry | None) -> str:
+    """SHA-256 of what a results entry says about its image (failure and detections); "" for no entry."""
+    if entry is None:
+        return ""
+    return hashlib.sha256(repr((entry.failure, entry.detections)).encode()).hexdigest()
+
+
+def _io_reason(exc: OSError, output_root: Path) -> str:
+    """"cannot write the output (no space left on the disk)" or "cannot read the file (...)"."""
+    name = exc.filename if isinstance(exc.filename, str) else ""
+    writing = bool(name) and Path(name).is_relative_to(output_root)
+    return f"cannot {'write the output' if writing else 'read the file'} ({os_error_reason(exc)})"
 
 
 def _decide(file: ImageFile, settings: RunSettings) -> str | tuple:
@@ -276,21 +409,23 @@ def _decide(file: ImageFile, settings: RunSettings) -> str | tuple:
     return entry.detections or ()
 
 
-def _copy_unchanged(source: Path, destination: Path, link: bool) -> str:
-    with source.open("rb") as stream:
+def _copy_unchanged(source: Path, destination: Path, link: bool, verify: Callable[[str], None]) -> tuple[str, str]:
+    """Copy (or hard-link) an image with nothing to hide; returns how, and the SHA-256 of its bytes."""
+    with open_input(source) as stream:
         head = stream.read(16)
     if not head:
         raise ImageError("empty file (0 bytes)")
     if sniff_format(head) is None:
         raise ImageError("not a JPEG, PNG or TIFF image (unrecognised file signature)")
     if link:
+        sha256 = hash_file(source)
+        verify(sha256)
         try:
             link_atomically(source, destination)
-            return "link"
+            return "link", sha256
         except OSError:
             pass  # another disk, or a file system without hard links: copy instead
-    copy_atomically(source, destination)
-    return "copy"
+    return "copy", copy_atomically(source, destination, verify)
 
 
 def _copy_times(source: Path, destination: Path) -> None:
@@ -300,9 +435,35 @@ def _copy_times(source: Path, destination: Path) -> None:
 
 def _not_written(result: ImageResult, destination: Path) -> ImageResult:
     # An output left by an earlier run (other settings, other results) must not survive a withhold.
-    if destination.is_file() or destination.is_symlink():
-        destination.unlink()
+    try:
+        if destination.is_file() or destination.is_symlink():
+            destination.unlink()
+    except OSError as exc:
+        log.error("%s: an earlier output could not be deleted (%s)", destination, os_error_reason(exc))
+        return dataclasses.replace(result, action="failed", reason=(
+            f"{result.reason}; AN EARLIER OUTPUT OF IT IS STILL IN THE OUTPUT FOLDER and could not be deleted "
+            f"({os_error_reason(exc)}): delete {destination} by hand"))
     return result
+
+
+def _remove_stale_outputs(output_root: Path, written_before: Mapping[str, str], inputs: set[str]) -> None:
+    """Delete outputs an earlier run wrote for images no longer in the image folder (or no longer listable).
+
+    ``written_before`` maps earlier inputs to their outputs, from the earlier journal or report.
+    """
+    state = output_root / STATE_FOLDER
+    for input_name, output_name in written_before.items():
+        if input_name in inputs or not output_name:
+            continue
+        stale = (output_root / output_name)
+        try:
+            if stale.resolve().is_relative_to(output_root) and not stale.resolve().is_relative_to(state) \
+                    and stale.is_file():
+                stale.unlink()
+                log.info("removed %s: its image is no longer in the image folder", stale)
+        except OSError as exc:
+            log.warning("%s: an output of an image no longer in the folder could not be deleted (%s)",
+                        stale, os_error_reason(exc))
 
 
 def _output_entry(file: ImageFile, result: ImageResult) -> ImageEntry:
@@ -317,9 +478,10 @@ def _output_entry(file: ImageFile, result: ImageResult) -> ImageEntry:
 
 def check_folders(images: Path, output: Path) -> tuple[Path, Path]:
     """Resolved image and output folders; refuses overlapping ones."""
-    if not images.exists():
+    images_kind = _kind_of(images, "image folder")
+    if images_kind == "missing":
         raise OutputFolderError(f"{images}: image folder not found")
-    if not images.is_dir():
+    if images_kind != "folder":
         raise OutputFolderError(f"{images}: is a file, not a folder of images")
     images_root, output_root = images.resolve(), output.resolve()
     if output_root == images_root:
@@ -328,50 +490,117 @@ def check_folders(images: Path, output: Path) -> tuple[Path, Path]:
         raise OutputFolderError(f"{output}: the output folder must not be inside the image folder {images}")
     if images_root.is_relative_to(output_root):
         raise OutputFolderError(f"{output}: the output folder must not contain the image folder {images}")
-    if output_root.exists() and not output_root.is_dir():
+    if _kind_of(output_root, "output folder") not in ("missing", "folder"):
         raise OutputFolderError(f"{output}: exists and is not a folder")
     return images_root, output_root
 
 
-def prepare_output(output_root: Path, state: Path, fingerprint: dict[str, Any], overwrite: bool) -> dict[str, ImageResult]:
-    """Check the output folder can take this run; return the images an earlier run finished."""
-    settings_file = state / "run.json"
-    if output_root.exists() and any(output_root.iterdir()) and not settings_file.is_file() and not overwrite:
+def _kind_of(path: Path, what: str) -> str:
+    """"missing", "folder" or "file"; an OSError other than "no such file" is an OutputFolderError."""
+    try:
+        return "folder" if path.is_dir() else "file" if path.exists() else "missing"
+    except OSError as exc:
+        raise _folder_error(path, f"use it as the {what}", exc) from None
+
+
+@dataclass
+class PreparedOutput:
+    """An output folder ready for a run: locked, cleaned, and what an earlier run left in it."""
+
+    finished: dict[str, ImageResult]  # rows an earlier run wrote an output for, by input (none with overwrite)
+    written_before: dict[str, str]  # input -> output of every image an earlier run wrote
+    lock: OutputLock
+
+
+def prepare_output(output_root: Path, state: Path, fingerprint: dict[str, Any], overwrite: bool) -> PreparedOutput:
+    """Check the output folder can take this run, lock it, and read what an earlier run finished.
+
+    Every problem is an :class:`OutputFolderError` naming the path: read-only folder, a file in the way, a
+    name too long, a full disk, another run holding the lock. A folder holding nothing but a ``.trapblur``
+    state folder (a run that stopped at its start) counts as empty.
+    """
+    settings_file = state / STATE_NAME
+    with _writing(output_root, "use it as the output folder"):
+        foreign = output_root.is_dir() and any(p.name != STATE_FOLDER for p in output_root.iterdir())
+        ours = state.is_dir()
+    if foreign and not ours and not overwrite:
         raise OutputFolderError(
             f"{output_root}: the output folder is not empty and was not made by trapblur; "
             "choose an empty or new folder (or overwrite=True / --overwrite to write into it anyway)"
         )
-    finished: dict[str, ImageResult] = {}
-    if settings_file.is_file() and not overwrite:
-        earlier = json.loads(settings_file.read_text(encoding="utf-8"))
-        if earlier.get("fingerprint") != fingerprint:
-            raise OutputFolderError(
-                f"{output_root}: this folder was made with other settings or other results "
-                f"({_difference(earlier.get('fingerprint', {}), fingerprint)}). Resuming would mix the two: "
-                "use overwrite=True (--overwrite) to redo every image, or choose a new output folder"
-            )
-        for name in (output_root / REPORT_NAME, state / "journal.csv"):
+    with _writing(output_root, "create the output folder"):
+        output_root.mkdir(parents=True, exist_ok=True)
+        state.mkdir(exist_ok=True)
+    lock = OutputLock(state / LOCK_NAME, output_root)
+    with _writing(state / LOCK_NAME, "lock the output folder"):
+        lock.acquire()
+    try:
+        earlier = _read_state(settings_file, overwrite)
+        if earlier is not None and not overwrite:
+            before = earlier.get("fingerprint") or {}
+            if {key: before.get(key) for key in fingerprint} != fingerprint:
+                raise OutputFolderError(
+                    f"{output_root}: this folder was made with other settings "
+                    f"({_difference(before, fingerprint)}). Resuming would mix the two: "
+                    "use overwrite=True (--overwrite) to redo every image, or choose a new output folder"
+                )
+        rows = _earlier_rows(output_root, state)
+        with _writing(output_root, "clean up the temporary files of an interrupted run"):
+            removed = remove_temporary_files(output_root)
+        if removed:
+            log.info("removed %d temporary files left by an interrupted run", removed)
+        with _writing(settings_file, "write the run's state"):
+            _write_state(state, fingerprint, complete=False)
+    except BaseException:
+        lock.release()
+        raise
+    return PreparedOutput({} if overwrite else rows, {r.input: r.output for r in rows.values()}, lock)
+
+
+def _read_state(settings_file: Path, overwrite: bool) -> dict[str, Any] | None:
+    try:
+        if not settings_file.is_file():
+            return None
+        document = json.loads(settings_file.read_text(encoding="utf-8"))
+        if not isinstance(document, dict):
+            raise ValueError("not a JSON object")
+        return document
+    except (OSError, ValueError) as exc:
+        if overwrite:
+            return None
+        raise OutputFolderError(
+            f"{settings_file}: the state of an earlier run cannot be read ({exc}); use overwrite=True "
+            "(--overwrite) to redo every image, or choose a new output folder"
+        ) from None
+
+
+def _earlier_rows(output_root: Path, state: Path) -> dict[str, ImageResult]:
+    """The rows with an output that an earlier run recorded (its report, then its journal), by input."""
+    rows: dict[str, ImageResult] = {}
+    for name in (output_root / REPORT_NAME, state / JOURNAL_NAME):
+        try:
             if name.is_file():
-                try:
-                    finished.update({r.input: r for r in read_report(name) if r.written})
-                except (KeyError, ValueError, OSError):
-                    log.warning("%s is unreadable; its images will be redone", name)
-    output_root.mkdir(parents=True, exist_ok=True)
-    removed = remove_partial_files(output_root)
-    if removed:
-        log.info("removed %d partial files left by an interrupted run", removed)
-    _write_state(state, fingerprint, complete=False)
-    return finished
+                rows.update({r.input: r for r in read_report(name) if r.written})
+        except (KeyError, ValueError, OSError, csv.Error):
+            log.warning("%s is unreadable; its images will be redone", name)
+    return rows
 
 
 def _write_state(state: Path, fingerprint: dict[str, Any], complete: bool) -> None:
     document = {"trapblur_version": __version__, "complete": complete, "fingerprint": fingerprint}
-    write_text_atomically(state / "run.json", json.dumps(document, indent=1))
+    write_text_atomically(state / STATE_NAME, json.dumps(document, indent=1))
+
+
+def _folder_error(path: Path, what: str, exc: OSError) -> OutputFolderError:
+    if exc.errno == errno.ENOTDIR:
+        blocker = next((p for p in (path, *path.parents) if p.is_file()), None)
+        if blocker is not None:
+            return OutputFolderError(f"{path}: cannot {what}: {blocker} is a file, not a folder")
+    where = exc.filename if isinstance(exc.filename, str) and exc.filename else str(path)
+    return OutputFolderError(f"{where}: cannot {what}: {os_error_reason(exc)}")
 
 
 def _difference(before: Mapping[str, Any], now: Mapping[str, Any]) -> str:
-    if before.get("results") != now.get("results"):
-        return "the results differ"
     if before.get("jpeg_mode") != now.get("jpeg_mode"):
         return f"jpeg_mode was {before.get('jpeg_mode')}, now {now.get('jpeg_mode')}"
     if before.get("copy_unlisted") != now.get("copy_unlisted"):
@@ -382,7 +611,10 @@ def _difference(before: Mapping[str, Any], now: Mapping[str, Any]) -> str:
 
 
 def results_fingerprint(results: Results) -> str:
-    """A short hash of what the results say (entries and detections), to detect a change between runs."""
+    """A short hash of what the results say (entries and detections): which results made the folder.
+
+    Kept for provenance in the output's results file. Resuming with changed results is allowed: each image is
+    redone when its own entry changed (the journal's ``entry_sha256``)."""
     digest = hashlib.sha256()
     for entry in results.images:
         digest.update(repr((entry.file, entry.failure, entry.detections)).encode())

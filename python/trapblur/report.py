@@ -12,6 +12,18 @@ missing   listed in the results, but no such image is in the folder
 refused   listed in the results with a path outside the image folder: never read
 ignored   not an image (text files, spreadsheets); not written
 ========  ===============================================================================================
+
+The report and the journal
+--------------------------
+Both are the same CSV (UTF-8, a header row, then one row per file), with the columns of
+:class:`ImageResult`: ``input``, ``output``, ``action``, ``regions``, ``max_person_conf``, ``encoding``,
+``reason``, ``input_sha256`` and ``entry_sha256``. While a run goes, rows are appended (and flushed) to
+``<output>/.trapblur/journal.csv`` as images complete, in folder order; when the run completes the journal is
+renamed to ``<output>/trapblur_report.csv``. A row is a finished image when its ``action`` is blurred or
+copied: its ``output`` exists, was made from input bytes whose SHA-256 is ``input_sha256``, and from a results
+entry (failure and detections) whose SHA-256 is ``entry_sha256`` ("" for an image not in the results). A
+re-run (or any tool that resumes a run) may skip exactly the rows whose three facts still hold; every other
+row is redone. File names that are not valid UTF-8 (possible on Linux) are written as their raw bytes.
 """
 
 from __future__ import annotations
@@ -38,6 +50,8 @@ class ImageResult:
     max_person_conf: Optional[float] = None
     encoding: str = ""  # how the output was made: copy, link, lossless, reencode (empty when nothing was written)
     reason: str = ""
+    input_sha256: str = ""  # SHA-256 of the input bytes the output was made from ("" when none was written)
+    entry_sha256: str = ""  # SHA-256 of the results entry it was made from ("" for an image not in the results)
 
     @property
     def written(self) -> bool:
@@ -64,12 +78,14 @@ def row_to_result(row: dict[str, str]) -> ImageResult:
         max_person_conf=float(conf) if conf else None,
         encoding=row.get("encoding", ""),
         reason=row.get("reason", ""),
+        input_sha256=row.get("input_sha256") or "",
+        entry_sha256=row.get("entry_sha256") or "",
     )
 
 
 def read_report(path: Path) -> Iterator[ImageResult]:
     """The rows of a report (or journal) CSV, one at a time."""
-    with path.open(newline="", encoding="utf-8") as stream:
+    with path.open(newline="", encoding="utf-8", errors="surrogateescape") as stream:
         for row in csv.DictReader(stream):
             yield row_to_result(row)
 
@@ -79,7 +95,8 @@ class ReportWriter:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._stream = path.open("w", newline="", encoding="utf-8")
+        # surrogateescape: a file name that is not valid UTF-8 is written as the bytes the file system has.
+        self._stream = path.open("w", newline="", encoding="utf-8", errors="surrogateescape")
         self._writer = csv.writer(self._stream)
         self._writer.writerow(COLUMNS)
         self._stream.flush()
@@ -94,8 +111,12 @@ class ReportWriter:
     def __enter__(self) -> ReportWriter:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: object, *exc: object) -> None:
+        try:
+            self.close()
+        except OSError:
+            if kind is None:
+                raise  # otherwise the error being raised already says what went wrong (a full disk)
 
 
 @dataclass
