@@ -381,11 +381,17 @@ def entry_digest(entry: ImageEntry | None) -> str:
     return hashlib.sha256(repr((entry.failure, entry.detections)).encode()).hexdigest()
 
 
+_WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
+
+
 def _io_reason(exc: OSError, output_root: Path) -> str:
     """"cannot write the output (no space left on the disk)" or "cannot read the file (...)"."""
     name = exc.filename if isinstance(exc.filename, str) else ""
-    writing = bool(name) and Path(name).is_relative_to(output_root)
-    return f"cannot {'write the output' if writing else 'read the file'} ({os_error_reason(exc)})"
+    if name:
+        doing = "write the output" if Path(name).is_relative_to(output_root) else "read the file"
+    else:  # read() and write() errors name no file: what kind of error it is says which it was
+        doing = "write the output" if exc.errno in _WRITE_ERRORS else "read or write the file"
+    return f"cannot {doing} ({os_error_reason(exc)})"
 
 
 def _decide(file: ImageFile, settings: RunSettings) -> str | tuple:
@@ -439,6 +445,8 @@ def _not_written(result: ImageResult, destination: Path) -> ImageResult:
         if destination.is_file() or destination.is_symlink():
             destination.unlink()
     except OSError as exc:
+        if exc.errno in (errno.ENAMETOOLONG, errno.ENOTDIR, errno.ELOOP, errno.ENOENT):
+            return result  # a path the system cannot even look up holds no earlier output
         log.error("%s: an earlier output could not be deleted (%s)", destination, os_error_reason(exc))
         return dataclasses.replace(result, action="failed", reason=(
             f"{result.reason}; AN EARLIER OUTPUT OF IT IS STILL IN THE OUTPUT FOLDER and could not be deleted "
