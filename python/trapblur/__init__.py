@@ -6,7 +6,9 @@ The public API is small: :func:`blur_dataset` for a folder, :func:`blur_image` f
 
 from ._version import __version__
 from .detection import ModelError, ModelInfo, anonymise, detect, fetch_model, list_models
-from .errors import ImageError, OptionsError, OutputFolderError, ResultsFormatError, TrapblurError
+from .errors import (
+    ImageError, OptionsError, OutputFolderError, ResultsFormatError, TrapblurError, TrapblurWarning, WeakBlurWarning,
+)
 from .example import ExampleDataset, make_example_dataset
 from .options import BlurOptions
 from .pipeline import blur_dataset
@@ -29,6 +31,8 @@ __all__ = [
     "ResultsFormatError",
     "RunReport",
     "TrapblurError",
+    "TrapblurWarning",
+    "WeakBlurWarning",
     "__version__",
     "anonymise",
     "blur_dataset",

@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+
 from .errors import OptionsError
 
 
@@ -45,7 +47,7 @@ def check_flag(name: str, value: Any) -> bool:
     """True or False (NumPy's bool too), never a string or a number standing for one."""
     if isinstance(value, bool):
         return value
-    if type(value).__name__ == "bool_" and type(value).__module__ == "numpy":
+    if isinstance(value, np.bool_):
         return bool(value)
     raise OptionsError(f"{name} must be True or False, not {value!r}")
 
