@@ -100,7 +100,7 @@ def build_dataset(root: Path, results: Results) -> Dataset:
         relative, problem = match_entry(entry.file, root, by_path, by_lower)
         if relative is None:
             action = "refused" if problem and "outside" in problem else "missing"
-            folder = None if problem else _inside_unreadable(entry.file, unreadable)
+            folder = None if action == "refused" else _inside_unreadable(entry.file, unreadable)
             if folder is not None:
                 action, problem = "failed", f"in the folder {folder.relative!r}, which could not be listed ({folder.reason})"
             unmatched.append(UnmatchedEntry(entry, action, problem or "no such image in the folder"))
