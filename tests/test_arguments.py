@@ -13,6 +13,7 @@ import pytest
 import trapblur
 from trapblur import BlurOptions, Detection, OptionsError, WeakBlurWarning, blur_dataset, blur_image, read_results
 
+from _fs_support import cli
 from conftest import decode, detail_energy, make_camera_jpeg, person, write_md
 
 BOX = [0.1, 0.2, 0.3, 0.5]
@@ -141,3 +142,16 @@ def test_strength_below_one_warns_that_it_is_weaker_than_privacy_grade(dataset, 
         warnings.simplefilter("error")  # no warning at or above 1
         BlurOptions(strength=1.0)
         BlurOptions(strength=np.float32(3))
+
+
+def test_the_command_line_prints_the_weak_blur_warning_as_one_line(dataset, tmp_path) -> None:
+    images, results = dataset
+    proc = cli("blur", str(images), "--results", str(results), "--out", str(tmp_path / "out"), "-q",
+               "--strength", "0.4", "--copy-unlisted")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.splitlines() == [
+        "trapblur: warning: strength 0.4 is weaker than the privacy-grade default of 1: weak blurs can be undone "
+        "by learned models, so faces and clothing may stay recognisable; use 1 or more for shared data"
+    ]
+    quiet = cli("blur", str(images), "--results", str(results), "--out", str(tmp_path / "out2"), "-q")
+    assert "warning" not in quiet.stderr

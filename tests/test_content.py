@@ -171,3 +171,4 @@ def test_outputs_of_images_no_longer_in_the_folder_are_removed(tmp_path: Path) -
     assert not (output / "other.jpg").exists()
     assert rows(output)["other.jpg"]["action"] == "missing" and report.counts["missing"] == 1
     assert (output / STATE_FOLDER / "run.json").is_file()
+

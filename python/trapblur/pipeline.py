@@ -457,11 +457,14 @@ def _not_written(result: ImageResult, destination: Path) -> ImageResult:
 def _remove_stale_outputs(output_root: Path, written_before: Mapping[str, str], inputs: set[str]) -> None:
     """Delete outputs an earlier run wrote for images no longer in the image folder (or no longer listable).
 
-    ``written_before`` maps earlier inputs to their outputs, from the earlier journal or report.
+    ``written_before`` maps earlier inputs to their outputs, from the earlier journal or report. A name that
+    differs from a current image's only in letter case is left alone: on a case-insensitive disk (exFAT
+    cards, macOS, Windows) it is the same file as that image's new output.
     """
     state = output_root / STATE_FOLDER
+    current = {name.casefold() for name in inputs}
     for input_name, output_name in written_before.items():
-        if input_name in inputs or not output_name:
+        if input_name in inputs or not output_name or output_name.casefold() in current:
             continue
         stale = (output_root / output_name)
         try:
