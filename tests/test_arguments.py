@@ -127,7 +127,9 @@ def test_detection_entry_points_check_before_loading_a_model(dataset, tmp_path) 
     for kwargs, message in [({"copy_unlisted": "false"}, "copy_unlisted must be True or False"),
                             ({"strength": "strong"}, "strength must be a number"),
                             ({"progress": 1}, "progress must be a function"),
-                            ({"detect_progress": 1}, "progress must be a function"),
+                            ({"detect_progress": 1}, "detect_progress must be a function"),
+                            ({"batch_size": 0}, "batch_size must be a whole number"),
+                            ({"device": 0}, "device must be a non-empty string"),
                             ({"detections_json": b"d.json"}, "detections_json must be a path")]:
         with pytest.raises(OptionsError, match=message):
             trapblur.anonymise(images, tmp_path / "out", model="no-such-model", **kwargs)

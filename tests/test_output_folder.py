@@ -326,3 +326,28 @@ def test_temporary_names_are_short_whatever_the_destination(tmp_path: Path) -> N
     os.close(handle)
     assert is_temporary(temporary.name) and len(temporary.name) < 40
     assert not is_temporary(".IMG_0001.JPG.abcdefgh.partial")
+
+
+def test_run_and_detect_refuse_an_unusable_output_before_detecting(tmp_path: Path, shared_tmp: Path) -> None:
+    # "no-such-model" is never looked up: each refusal comes first, instead of after an hour of detection.
+    images, results = make_dataset(tmp_path, 6)
+    output = tmp_path / "share"
+    first, go = start_paused_run(images, results, output, tmp_path)
+    try:
+        assert_clean_error(cli("run", str(images), "--out", str(output), "--model", "no-such-model", "-q"),
+                           str(output), "another trapblur run")
+    finally:
+        go.write_text("go")
+        assert first.wait(timeout=120) == 0
+    assert not (tmp_path / "share.detections.json").exists()
+
+    user = unprivileged_user()
+    cams, _ = make_dataset(shared_tmp, 1)
+    locked = shared_tmp / "read-only"
+    locked.mkdir()
+    give_to(locked, user)
+    locked.chmod(0o555)
+    assert_clean_error(cli("detect", str(cams), "-o", str(locked / "md.json"), "--model", "no-such-model", "-q",
+                           user=user), str(locked), "cannot write the results there", "permission denied")
+    assert_clean_error(cli("run", str(cams), "--out", str(locked / "share"), "--model", "no-such-model", "-q",
+                           user=user), str(locked / "share"), "permission denied")

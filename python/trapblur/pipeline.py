@@ -41,7 +41,8 @@ from threadpoolctl import threadpool_limits
 
 from ._version import __version__
 from .atomic import (
-    copy_atomically, link_atomically, remove_temporary_files, write_bytes_atomically, write_text_atomically,
+    copy_atomically, link_atomically, remove_temporary_files, temporary_beside, write_bytes_atomically,
+    write_text_atomically,
 )
 from .checks import check_callback, check_flag, check_path, check_whole
 from .codecs import inspect_image, sniff_format
@@ -150,20 +151,25 @@ def run_batch(
     options: BlurOptions,
     settings: RunSettings,
     progress: Progress | None = None,
+    lock: OutputLock | None = None,
 ) -> RunReport:
-    """:func:`blur_dataset` with its options already checked."""
+    """:func:`blur_dataset` with its options already checked.
+
+    ``lock`` is the output folder's lock when the caller already holds it (see :func:`lock_output_folder`);
+    it is then left held. Otherwise the run takes the lock and releases it at the end.
+    """
     started = time.perf_counter()
     images_root, output_root = check_folders(images, output)
     results = results if isinstance(results, Results) else read_results(results)
     dataset = build_dataset(images_root, results)
-    fingerprint = {"options": options.describe(), "copy_unlisted": settings.copy_unlisted,
-                   "jpeg_mode": settings.jpeg_mode}
+    fingerprint = run_fingerprint(options, settings)
     state = output_root / STATE_FOLDER
-    prepared = prepare_output(output_root, state, fingerprint, settings.overwrite)
+    prepared = prepare_output(output_root, state, fingerprint, settings.overwrite, lock)
     try:
         report = _run_locked(dataset, results, options, settings, output_root, state, fingerprint, prepared, progress)
     finally:
-        prepared.lock.release()
+        if lock is None:
+            prepared.lock.release()
     report.elapsed_s = time.perf_counter() - started
     log.info("finished: %s", report.summary().splitlines()[0])
     return report
@@ -523,14 +529,62 @@ class PreparedOutput:
     lock: OutputLock
 
 
-def prepare_output(output_root: Path, state: Path, fingerprint: dict[str, Any], overwrite: bool) -> PreparedOutput:
+def prepare_output(output_root: Path, state: Path, fingerprint: dict[str, Any], overwrite: bool,
+                   held: OutputLock | None = None) -> PreparedOutput:
     """Check the output folder can take this run, lock it, and read what an earlier run finished.
 
     Every problem is an :class:`OutputFolderError` naming the path: read-only folder, a file in the way, a
     name too long, a full disk, another run holding the lock. A folder holding nothing but a ``.trapblur``
-    state folder (a run that stopped at its start) counts as empty.
+    state folder (a run that stopped at its start) counts as empty. ``held`` is the lock when the caller
+    holds it already (it is then not released here on failure).
     """
-    settings_file = state / STATE_NAME
+    lock = held or _lock_output(output_root, state, fingerprint, overwrite)
+    try:
+        rows = _earlier_rows(output_root, state)
+        with _writing(output_root, "clean up the temporary files of an interrupted run"):
+            removed = remove_temporary_files(output_root)
+        if removed:
+            log.info("removed %d temporary files left by an interrupted run", removed)
+        with _writing(state / STATE_NAME, "write the run's state"):
+            _write_state(state, fingerprint, complete=False)
+    except BaseException:
+        if held is None:
+            lock.release()
+        raise
+    return PreparedOutput({} if overwrite else rows, {r.input: r.output for r in rows.values()}, lock)
+
+
+def lock_output_folder(output: Path, options: BlurOptions, settings: RunSettings) -> OutputLock:
+    """Lock the output folder now, refusing what :func:`prepare_output` would refuse; pass it to run_batch.
+
+    For callers with a long step before the batch (``anonymise`` detects first): a read-only output folder,
+    a full disk, another run, or a folder made with other settings is reported before the hour of detection,
+    not after, and no second run can start in between. Nothing is written but the folder and its lock.
+    """
+    output_root = output.resolve()
+    state = output_root / STATE_FOLDER
+    lock = _lock_output(output_root, state, run_fingerprint(options, settings), settings.overwrite)
+    try:
+        with _writing(state, "write to the output folder"):
+            handle, probe = temporary_beside(state / STATE_NAME)
+            try:
+                os.write(handle, b"trapblur checks that it can write here\n")
+            finally:
+                os.close(handle)
+                probe.unlink()
+    except BaseException:
+        lock.release()
+        raise
+    return lock
+
+
+def run_fingerprint(options: BlurOptions, settings: RunSettings) -> dict[str, Any]:
+    """What defines the output's pixels: a re-run must match it to resume (the results are compared per image)."""
+    return {"options": options.describe(), "copy_unlisted": settings.copy_unlisted, "jpeg_mode": settings.jpeg_mode}
+
+
+def _lock_output(output_root: Path, state: Path, fingerprint: dict[str, Any], overwrite: bool) -> OutputLock:
+    """Create and lock the output folder after the refusals that need no lock; then compare the settings."""
     with _writing(output_root, "use it as the output folder"):
         foreign = output_root.is_dir() and any(p.name != STATE_FOLDER for p in output_root.iterdir())
         ours = state.is_dir()
@@ -546,7 +600,7 @@ def prepare_output(output_root: Path, state: Path, fingerprint: dict[str, Any], 
     with _writing(state / LOCK_NAME, "lock the output folder"):
         lock.acquire()
     try:
-        earlier = _read_state(settings_file, overwrite)
+        earlier = _read_state(state / STATE_NAME, overwrite)
         if earlier is not None and not overwrite:
             before = earlier.get("fingerprint") or {}
             if {key: before.get(key) for key in fingerprint} != fingerprint:
@@ -555,17 +609,10 @@ def prepare_output(output_root: Path, state: Path, fingerprint: dict[str, Any], 
                     f"({_difference(before, fingerprint)}). Resuming would mix the two: "
                     "use overwrite=True (--overwrite) to redo every image, or choose a new output folder"
                 )
-        rows = _earlier_rows(output_root, state)
-        with _writing(output_root, "clean up the temporary files of an interrupted run"):
-            removed = remove_temporary_files(output_root)
-        if removed:
-            log.info("removed %d temporary files left by an interrupted run", removed)
-        with _writing(settings_file, "write the run's state"):
-            _write_state(state, fingerprint, complete=False)
     except BaseException:
         lock.release()
         raise
-    return PreparedOutput({} if overwrite else rows, {r.input: r.output for r in rows.values()}, lock)
+    return lock
 
 
 def _read_state(settings_file: Path, overwrite: bool) -> dict[str, Any] | None:

@@ -18,10 +18,10 @@ import os
 from pathlib import Path
 from typing import Callable, Sequence, Union
 
-from ..checks import check_callback, check_path
+from ..checks import check_callback, check_path, check_text, check_whole
 from ..errors import OptionsError
 from ..options import DEFAULT_THRESHOLD, BlurOptions, ThresholdArg
-from ..pipeline import RunSettings, check_folders, run_batch
+from ..pipeline import RunSettings, check_folders, lock_output_folder, run_batch
 from ..report import RunReport
 from .runner import detect
 
@@ -76,9 +76,18 @@ def anonymise(
                           shape=shape, method=method)
     settings = RunSettings(copy_unlisted, link_unchanged, overwrite, workers, jpeg_mode)
     progress = check_callback("progress", progress)
+    check_callback("detect_progress", detect_progress)
+    check_whole("batch_size", batch_size, none_means="automatic")
+    check_whole("checkpoint_every", checkpoint_every, none_means="no checkpoints")
+    check_text("device", device, none_ok=True)
+    if model is not None:
+        check_path("model", model)
     if copy_unlisted:
         # Every image the core can edit is detected; an unlisted file is one nobody checked.
         log.warning("copy_unlisted: files detect did not look at (not images it reads) will be copied unchanged")
-    results = detect(images_root, model=model, output_json=target, device=device, batch_size=batch_size,
-                     workers=workers, checkpoint_every=checkpoint_every, resume=True, progress=detect_progress)
-    return run_batch(images_root, results, output_root, options, settings, progress)
+    # Held from before detection to the end of blurring: a read-only, full or busy output folder is reported
+    # before the hour of detection, and a second run cannot start in between.
+    with lock_output_folder(output_root, options, settings) as lock:
+        results = detect(images_root, model=model, output_json=target, device=device, batch_size=batch_size,
+                         workers=workers, checkpoint_every=checkpoint_every, resume=True, progress=detect_progress)
+        return run_batch(images_root, results, output_root, options, settings, progress, lock=lock)

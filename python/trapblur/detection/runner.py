@@ -28,6 +28,7 @@ import numpy as np
 
 from .. import png
 from .._version import __version__
+from ..atomic import temporary_beside
 from ..checks import check_callback, check_flag, check_number, check_path, check_text, check_whole
 from ..content import CONTENT_KEY, content_map, digest_bytes, read_input, unchanged
 from ..dataset import UnreadableFolder, walk_folder
@@ -126,6 +127,7 @@ def detect(
     output = check_path("output_json", output_json, none_ok=True)
     if output is not None:
         _refuse_inside(output, root)
+        _check_writable(output)  # before the model loads and hours of detection, not after
     if checkpoint_every is not None and output is None:
         raise OptionsError("checkpoint_every needs output_json (the checkpoint is written beside it)")
     files = list_images(root, recursive)
@@ -231,6 +233,16 @@ def _write(path: Path, results: Results) -> None:
         write_results(results, path)
     except OSError as exc:
         raise OutputFolderError(f"{exc.filename or path}: cannot write the results: {os_error_reason(exc)}") from None
+
+
+def _check_writable(output: Path) -> None:
+    try:
+        handle, probe = temporary_beside(output)
+        os.close(handle)
+        probe.unlink()
+    except OSError as exc:
+        where = exc.filename if isinstance(exc.filename, str) and exc.filename else output
+        raise OutputFolderError(f"{where}: cannot write the results there: {os_error_reason(exc)}") from None
 
 
 def _same_detector(previous: dict[str, Any], info: dict[str, Any]) -> bool:
