@@ -351,3 +351,26 @@ def test_run_and_detect_refuse_an_unusable_output_before_detecting(tmp_path: Pat
                            user=user), str(locked), "cannot write the results there", "permission denied")
     assert_clean_error(cli("run", str(cams), "--out", str(locked / "share"), "--model", "no-such-model", "-q",
                            user=user), str(locked / "share"), "permission denied")
+
+
+def test_a_journal_that_cannot_grow_stops_the_run_in_one_line_and_the_rerun_resumes(tmp_path: Path) -> None:
+    # RLIMIT_FSIZE makes the kernel refuse writes past 8 kB in any one file (EFBIG): the small images still
+    # fit, the journal and the results file do not, as on a disk that fills up while the run goes.
+    import resource
+
+    images, results = make_dataset(tmp_path, 80, width=32, height=24, with_person=False)
+    output = tmp_path / "share"
+
+    def limit_file_size() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (8000, 8000))
+
+    proc = subprocess.run([sys.executable, "-m", "trapblur", "blur", str(images), "--results", str(results),
+                           "--out", str(output), "-q"], capture_output=True, text=True, timeout=120,
+                          preexec_fn=limit_file_size)
+    line = assert_clean_error(proc, str(output), "file too large")
+    assert "cannot record progress in the journal" in line or "cannot finish the report" in line, line
+    assert not (output / REPORT_NAME).exists()  # nothing looks finished
+    again = cli("blur", str(images), "--results", str(results), "--out", str(output), "-q")
+    assert again.returncode == 0, again.stderr
+    assert "already done by an earlier run" in again.stdout
+    assert len(rows(output)) == 80 and temporaries(output) == []

@@ -225,7 +225,11 @@ def _run_locked(
         completed = True
     finally:
         if not completed:
-            writer.discard()
+            try:
+                writer.discard()
+            except OSError as exc:  # a full disk again: the error being raised already says so
+                log.warning("%s: the unfinished results file could not be discarded (%s); the next run "
+                            "removes it", report.results_json, os_error_reason(exc))
     return report
 
 
