@@ -31,6 +31,9 @@ except ImportError:  # everything but Windows
     msvcrt = None  # type: ignore[assignment]
 
 _BUSY = {errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK, getattr(errno, "EDEADLOCK", errno.EDEADLK)}
+#: Windows locks are mandatory byte ranges: lock one byte far past the process id, so that the holder can
+#: still rewrite the id and another process can still read it.
+_WINDOWS_LOCK_OFFSET = 1 << 20
 
 
 class OutputLock:
@@ -77,7 +80,7 @@ def _try_lock(handle: int, path: Path) -> bool:
         if fcntl is not None:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         elif msvcrt is not None:
-            os.lseek(handle, 0, os.SEEK_SET)
+            os.lseek(handle, _WINDOWS_LOCK_OFFSET, os.SEEK_SET)
             msvcrt.locking(handle, msvcrt.LK_NBLCK, 1)
         else:  # pragma: no cover - no CPython platform lacks both
             log.warning("%s: this system offers no file locks; make sure only one run writes here", path)
@@ -92,8 +95,8 @@ def _try_lock(handle: int, path: Path) -> bool:
 
 def _holder(handle: int) -> str:
     try:
-        text = os.pread(handle, 32, 0) if hasattr(os, "pread") else b""
-        pid = int(text.decode("ascii").strip())
+        os.lseek(handle, 0, os.SEEK_SET)
+        pid = int(os.read(handle, 32).decode("ascii").strip())
         return f"process {pid}"
     except (OSError, ValueError):
         return "another process"
