@@ -17,6 +17,8 @@ from .errors import (
     PreviewError,
     ResultsFormatError,
     TrapblurError,
+    TrapblurWarning,
+    WeakBlurWarning,
 )
 from .example import ExampleDataset, make_example_dataset
 from .export import CamtrapExport, ZooniverseExport, export_camtrap_dp, export_zooniverse
@@ -48,6 +50,8 @@ __all__ = [
     "ReviewPage",
     "RunReport",
     "TrapblurError",
+    "TrapblurWarning",
+    "WeakBlurWarning",
     "ZooniverseExport",
     "__version__",
     "anonymise",

@@ -9,7 +9,8 @@ given a decode-only copy in which every orientation statement reads 1 (:func:`.o
 * JPEG: decoded with OpenCV (libjpeg-turbo, releases the GIL, ``IMREAD_IGNORE_ORIENTATION``) and encoded
   with Pillow using the source's own quantisation tables, chroma subsampling, progressive mode and restart
   interval, so the rest of the photograph shows no visible generation loss. Metadata: see :mod:`.jpeg`.
-  CMYK JPEGs go through Pillow both ways. 12-bit, lossless and hierarchical JPEGs are refused.
+  CMYK JPEGs go through Pillow both ways. RGB-coded JPEGs (Adobe transform 0, or "R", "G", "B" component
+  ids) are re-encoded as RGB again. 12-bit, lossless and hierarchical JPEGs are refused.
 * PNG: OpenCV both ways (8 or 16 bits, grey, colour, alpha); metadata chunks carried (see :mod:`.png`).
 * TIFF: Pillow for the pixels, first page only, decoded from the neutralised copy, so the pixels and the
   header's size are the stored ones whatever the Orientation tag; the metadata (descriptive tags, EXIF,
@@ -30,7 +31,7 @@ from PIL import Image, JpegImagePlugin
 
 from . import jpeg, jpeg_metadata, png, previews, tiff
 from .errors import ImageError
-from .jpeg_lossless import edit_jpeg_blocks
+from .jpeg_lossless import LosslessUnsupported, edit_jpeg_blocks
 from .orientation import OrientationEvidence, neutralised, read_evidence
 from .regions import Region
 
@@ -52,6 +53,7 @@ class SourceImage:
     jpeg_layout: jpeg.JpegLayout | None = None
     jpeg_settings: dict[str, Any] = field(default_factory=dict)
     evidence: OrientationEvidence = field(default_factory=OrientationEvidence)
+    rgb_coded: bool = False  # a 3-component JPEG storing R, G, B (no YCbCr conversion), as libjpeg decides
 
     @property
     def colour_components(self) -> int | None:
@@ -92,33 +94,43 @@ def inspect_image(data: bytes, max_pixels: int = MAX_PIXELS) -> SourceImage:
     if kind is None:
         raise ImageError("not a JPEG, PNG or TIFF image (unrecognised file signature)")
     layout = None
+    rgb_coded = False
     if kind == "JPEG":
         layout = jpeg.parse_jpeg(data)
         _check_supported_jpeg(data, layout)
+        rgb_coded = _is_rgb_coded(data, layout)
     elif kind == "PNG":
         png.check_complete(data)
     evidence = read_evidence(data, kind, layout.segments if layout else None)
     try:
-        # TIFF: the neutralised copy, because Pillow 13 reports a TIFF's size already turned upright
-        with Image.open(neutralised(data, evidence) if kind == "TIFF" else io.BytesIO(data)) as header:
+        # TIFF: the neutralised copy, because Pillow 13 reports a TIFF's size already turned upright;
+        # PNG: a copy without chunks over the decoders' limits (png.for_decoders)
+        if kind == "TIFF":
+            header_stream = neutralised(data, evidence)
+        else:
+            header_stream = io.BytesIO(png.for_decoders(data) if kind == "PNG" else data)
+        with Image.open(header_stream) as header:
             width, height = header.size
             if width * height > max_pixels:
                 raise ImageError(f"image too large ({width} x {height} pixels; the limit is {max_pixels:,})")
             settings = _jpeg_settings(header, layout) if layout else {}
+            if rgb_coded:
+                settings["keep_rgb"] = True  # encode R, G, B as they were, not as YCbCr
     except ImageError:
         raise
     except Image.DecompressionBombError as exc:
         raise ImageError(f"image too large: {exc}") from None
     except Exception as exc:  # Pillow raises many types for broken headers
         raise ImageError(f"cannot read the image header ({exc})") from None
-    return SourceImage(data, kind, width, height, evidence.display, layout, settings, evidence)
+    return SourceImage(data, kind, width, height, evidence.display, layout, settings, evidence, rgb_coded)
 
 
 def decode_pixels(source: SourceImage) -> Pixels:
     """Decode every pixel, in stored order."""
     if source.format == "TIFF" or (source.format == "JPEG" and len(source.jpeg_layout.components) == 4):
         return _decode_with_pillow(source)
-    array = cv2.imdecode(np.frombuffer(source.data, np.uint8), _DECODE_FLAGS)
+    data = png.for_decoders(source.data) if source.format == "PNG" else source.data
+    array = cv2.imdecode(np.frombuffer(data, np.uint8), _DECODE_FLAGS)
     if array is None:
         raise ImageError(f"cannot decode the {source.format} data (corrupt image)")
     if array.shape[:2] != (source.height, source.width):
@@ -160,6 +172,8 @@ def encode_jpeg_blocks(
     the caller then decodes, hides and re-encodes. Metadata is handled exactly as by :func:`encode_like`;
     its previews are rendered from a reduced-size decode of the *edited* file.
     """
+    if source.rgb_coded:
+        raise LosslessUnsupported("RGB-coded JPEG (no YCbCr conversion)")
     result = edit_jpeg_blocks(source.data, regions, method, backend)
     edited = result.data
     grey = len(source.jpeg_layout.components) == 1
@@ -248,10 +262,26 @@ def _check_supported_jpeg(data: bytes, layout: jpeg.JpegLayout) -> None:
         payload = data[segment.start + 4 : segment.end]
         if segment.marker == jpeg.APP0 + 14 and payload.startswith(_ADOBE) and len(payload) >= 12:
             transform = payload[11]
-            if len(layout.components) == 3 and transform == 0:
-                raise ImageError("unsupported JPEG: RGB colour without YCbCr conversion (Adobe transform 0)")
             if len(layout.components) == 4 and transform != 0:
                 raise ImageError("unsupported JPEG: YCCK colour (Adobe transform 2)")
+
+
+def _is_rgb_coded(data: bytes, layout: jpeg.JpegLayout) -> bool:
+    """True when libjpeg reads this 3-component JPEG as RGB: a JFIF header means YCbCr; else an Adobe
+    header's transform 0 means RGB; with neither, component ids "R", "G", "B" do (libjpeg's own rule, so the
+    re-encoded file is read the way the original was)."""
+    if len(layout.components) != 3:
+        return False
+    adobe = None
+    for segment in layout.metadata_segments:
+        payload = data[segment.start + 4 : segment.end]
+        if segment.marker == jpeg.APP0 and payload.startswith(b"JFIF\x00"):
+            return False
+        if segment.marker == jpeg.APP0 + 14 and payload.startswith(_ADOBE) and len(payload) >= 12:
+            adobe = payload[11]
+    if adobe is not None:
+        return adobe == 0
+    return tuple(c.identifier for c in layout.components) == (82, 71, 66)
 
 
 _REDUCED_COLOUR = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,

@@ -25,7 +25,10 @@ path is never opened as given, so an entry cannot make trapblur read outside the
 7. An entry too malformed to name a file is reported on its own row ("malformed"); while there is one,
    images not listed in the results are withheld even with ``copy_unlisted``: the broken entry may be theirs.
 
-Symbolic links in the folder that point outside it are withheld, never read.
+Symbolic links in the folder that point outside it are withheld, never read. So are FIFOs, sockets and
+devices, whatever their names (opening a FIFO would wait forever). A sub-folder that cannot be listed
+(permissions, a failing card) is reported as failed, and so is every results entry inside it: its images
+are not silently "missing".
 """
 
 from __future__ import annotations
@@ -35,12 +38,14 @@ import posixpath
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import Callable, Iterable
 
-from .errors import ResultsMismatchError
+from .content import file_kind
+from .errors import OutputFolderError, ResultsMismatchError, os_error_reason
 from .results import ImageEntry, Results
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".png", ".tif", ".tiff"}
+#: JPEG under every name cameras and editors give it (JFIF files are JPEGs), PNG and TIFF; any letter case.
+IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".jfif", ".jfi", ".jif", ".png", ".tif", ".tiff"}
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".wmv", ".m4v", ".mts", ".3gp", ".mpg", ".mpeg"}
 OTHER_IMAGE_SUFFIXES = {".bmp", ".gif", ".webp", ".heic", ".heif", ".jp2", ".dng", ".cr2", ".nef", ".arw", ".raw"}
 SYSTEM_FILES = {"thumbs.db", ".ds_store", "desktop.ini"}
@@ -85,6 +90,14 @@ class UnmatchedEntry:
         return self.entry.file or f"images[{self.index}]"
 
 
+@dataclass(frozen=True)
+class UnreadableFolder:
+    """A folder under the image folder that could not be listed: nothing in it was read."""
+
+    relative: str  # POSIX-style path relative to the image folder
+    reason: str
+
+
 @dataclass
 class Dataset:
     files: list[ImageFile]
@@ -96,11 +109,14 @@ class Dataset:
     @property
     def matched_by_trailing_part(self) -> int:
         return sum(self.trailing_part_prefixes.values())
+    #: Sub-folders that could not be listed (nothing in them was read).
+    unreadable: list[UnreadableFolder] = field(default_factory=list)
 
 
 def build_dataset(root: Path, results: Results) -> Dataset:
     """Walk ``root`` and attach each results entry to the file it describes."""
-    found = list(walk_folder(root))
+    unreadable: list[UnreadableFolder] = []
+    found = list(walk_folder(root, unreadable.append))
     index = _Index(found)
     resolved_root = root.resolve()
 
@@ -115,14 +131,14 @@ def build_dataset(root: Path, results: Results) -> Dataset:
         if isinstance(located, _Found):
             entries_for.setdefault(located.relative, []).append(entry)
         elif isinstance(located, _Unmatched):
-            unmatched.append(UnmatchedEntry(entry, located.action, located.reason, position))
+            unmatched.append(_unmatched(entry, located.action, located.reason, position, unreadable))
         else:
             foreign.append((position, entry, located))
 
     prefixes: dict[str, int] = {}
     for position, entry, outcome in _match_foreign(foreign, index):
         if isinstance(outcome, _Unmatched):
-            unmatched.append(UnmatchedEntry(entry, outcome.action, outcome.reason, position))
+            unmatched.append(_unmatched(entry, outcome.action, outcome.reason, position, unreadable))
         else:
             relative, prefix = outcome
             entries_for.setdefault(relative, []).append(entry)
@@ -144,7 +160,7 @@ def build_dataset(root: Path, results: Results) -> Dataset:
                 "no usable file (one may be this image's): not written, even with copy_unlisted"
             )
         files.append(ImageFile(image.relative, image.path, entry, problem, listed=bool(entries)))
-    return Dataset(files, unmatched, prefixes)
+    return Dataset(files, unmatched, prefixes, unreadable)
 
 
 def check_listing(dataset: Dataset, root: Path, source: str, copy_unlisted: bool = False) -> list[str]:
@@ -199,10 +215,23 @@ def _last_folder(prefix: str) -> str | None:
     return parts[-1]
 
 
-def walk_folder(root: Path) -> Iterable[ImageFile]:
-    """Every file under ``root`` in sorted order (system files skipped), as :class:`ImageFile`."""
+def walk_folder(root: Path, unreadable: Callable[[UnreadableFolder], None] | None = None) -> Iterable[ImageFile]:
+    """Every file under ``root`` in sorted order (system files skipped), as :class:`ImageFile`.
+
+    Files that must not be opened get a ``problem``. Sub-folders that cannot be listed are passed to
+    ``unreadable``; the image folder itself not being listable raises :class:`OutputFolderError`.
+    """
     resolved_root = root.resolve()
-    for directory, subdirectories, names in os.walk(root):
+
+    def failed(exc: OSError) -> None:
+        folder = Path(exc.filename) if exc.filename else root
+        relative = folder.relative_to(root).as_posix() if folder != root else "."
+        if relative == ".":
+            raise OutputFolderError(f"{root}: the image folder cannot be listed: {os_error_reason(exc)}")
+        if unreadable is not None:
+            unreadable(UnreadableFolder(relative, os_error_reason(exc)))
+
+    for directory, subdirectories, names in os.walk(root, onerror=failed):
         subdirectories.sort()
         here = Path(directory)
         for name in sorted(names):
@@ -210,12 +239,38 @@ def walk_folder(root: Path) -> Iterable[ImageFile]:
                 continue
             path = here / name
             relative = path.relative_to(root).as_posix()
-            problem = None
-            if path.is_symlink():
-                target = path.resolve()
-                if not target.is_relative_to(resolved_root):
-                    problem = "symbolic link pointing outside the image folder: not read"
-            yield ImageFile(relative, path, None, problem)
+            yield ImageFile(relative, path, None, _problem(path, resolved_root))
+
+
+def _problem(path: Path, resolved_root: Path) -> str | None:
+    """Why the file must not be read at all, or None. Never opens it."""
+    try:
+        if path.is_symlink() and not path.resolve().is_relative_to(resolved_root):
+            return "symbolic link pointing outside the image folder: not read"
+        kind = file_kind(path.stat().st_mode)
+    except OSError as exc:
+        return f"cannot be examined ({os_error_reason(exc)}): not read"
+    if kind is not None:
+        return f"{kind}, not a regular file: not read"
+    return None
+
+
+def _unmatched(entry: ImageEntry, action: str, reason: str, position: int,
+               unreadable: list[UnreadableFolder]) -> UnmatchedEntry:
+    """An entry with no image; "missing" becomes "failed" when it points into a folder that could not be listed."""
+    folder = _inside_unreadable(entry.file, unreadable) if action == "missing" else None
+    if folder is not None:
+        action, reason = "failed", f"in the folder {folder.relative!r}, which could not be listed ({folder.reason})"
+    return UnmatchedEntry(entry, action, reason, position)
+
+
+def _inside_unreadable(file: str, unreadable: list[UnreadableFolder]) -> UnreadableFolder | None:
+    """The unlistable folder a results path points into, if any (relative or trailing-part match)."""
+    text = "/" + posixpath.normpath(file.replace("\\", "/")).lstrip("/")
+    for folder in unreadable:
+        if f"/{folder.relative}/" in text:
+            return folder
+    return None
 
 
 # ----------------------------------------------------------------------------------------------------------

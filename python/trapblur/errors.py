@@ -6,6 +6,8 @@ so that the command line and the R package can show it as it is.
 
 from __future__ import annotations
 
+import errno
+
 
 class TrapblurError(Exception):
     """Base class of every error trapblur raises on purpose."""
@@ -51,3 +53,33 @@ class PreviewError(ImageError):
 
     It may still show the person unblurred, so the image is withheld rather than written.
     """
+
+
+class TrapblurWarning(UserWarning):
+    """Base class of the warnings trapblur gives (the command line shows them as one line on stderr)."""
+
+
+class WeakBlurWarning(TrapblurWarning):
+    """A blur ``strength`` below 1.0: weaker than the privacy-grade default."""
+
+
+_OS_ERROR_HINTS = {
+    "EACCES": "permission denied (is the folder read-only, or owned by someone else?)",
+    "EPERM": "operation not permitted (is the folder read-only or locked?)",
+    "EROFS": "the file system is read-only",
+    "ENOSPC": "no space left on the disk",
+    "EDQUOT": "disk quota exceeded",
+    "EFBIG": "file too large for this file system or over the file-size limit",
+    "ENAMETOOLONG": "file name too long for this file system",
+    "ENOTDIR": "a part of the path is a file, not a folder",
+    "EISDIR": "it is a folder, not a file",
+    "ENOENT": "no such file or folder",
+    "EEXIST": "something with that name already exists",
+    "EIO": "input/output error (a failing disk or a disconnected card or share?)",
+}
+
+
+def os_error_reason(exc: OSError) -> str:
+    """What went wrong, in words a user can act on, without the path (callers name the path)."""
+    name = errno.errorcode.get(exc.errno or -1, "")
+    return _OS_ERROR_HINTS.get(name) or (exc.strerror or str(exc)).rstrip(".").lower()

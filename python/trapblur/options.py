@@ -21,12 +21,13 @@ Defaults and why
 
 from __future__ import annotations
 
-import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping, Sequence, Union
 
 from .categories import canonical_category
-from .errors import OptionsError
+from .checks import check_number
+from .errors import OptionsError, WeakBlurWarning
 
 Shape = Literal["rectangle", "ellipse"]
 Method = Literal["gaussian", "pixelate", "fill"]
@@ -34,6 +35,7 @@ SHAPES: tuple[str, ...] = ("rectangle", "ellipse")
 METHODS: tuple[str, ...] = ("gaussian", "pixelate", "fill")
 DEFAULT_THRESHOLD = 0.1
 MAX_STRENGTH = 10.0
+PRIVACY_GRADE_STRENGTH = 1.0
 ThresholdArg = Union[float, Mapping[str, float]]
 
 
@@ -54,9 +56,13 @@ class BlurOptions:
         categories = _check_categories(self.categories)
         object.__setattr__(self, "categories", categories)
         object.__setattr__(self, "thresholds", _check_thresholds(self.threshold, categories))
-        _check_number("strength", self.strength, low=0.0, high=MAX_STRENGTH, low_open=True)
-        _check_number("padding", self.padding, low=0.0, high=1.0)
-        _check_number("edge_snap", self.edge_snap, low=0.0, high=0.25)
+        for name, low, high, low_open in (("strength", 0.0, MAX_STRENGTH, True), ("padding", 0.0, 1.0, False),
+                                          ("edge_snap", 0.0, 0.25, False)):
+            # Plain floats from here on, whatever number type was given (NumPy scalars from R or numpy).
+            object.__setattr__(self, name, _check_number(name, getattr(self, name), low=low, high=high,
+                                                         low_open=low_open))
+        if self.strength < PRIVACY_GRADE_STRENGTH:
+            warnings.warn(weak_blur_message(self.strength), WeakBlurWarning, stacklevel=3)
         _check_choice("shape", self.shape, SHAPES)
         _check_choice("method", self.method, METHODS)
 
@@ -115,12 +121,16 @@ def _check_thresholds(threshold: Any, categories: tuple[str, ...]) -> dict[str, 
 
 def _check_number(
     name: str, value: Any, *, low: float, high: float, low_open: bool = False
-) -> None:
-    is_number = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    too_low = is_number and (value <= low if low_open else value < low)
-    if not is_number or too_low or value > high:
-        bound = f"greater than {low:g}" if low_open else f"at least {low:g}"
-        raise OptionsError(f"{name} must be a number {bound} and at most {high:g}, not {value!r}")
+) -> float:
+    return check_number(name, value, low=low, high=high, low_open=low_open)
+
+
+def weak_blur_message(strength: float) -> str:
+    return (
+        f"strength {strength:g} is weaker than the privacy-grade default of {PRIVACY_GRADE_STRENGTH:g}: weak blurs "
+        "can be undone by learned models, so faces and clothing may stay recognisable; use 1 or more for "
+        "shared data"
+    )
 
 
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:

@@ -6,7 +6,8 @@ Actions (one per row of the report):
 blurred    written with every selected detection hidden
 copied     written byte for byte (or hard-linked): nothing to hide
 withheld   not written, because it is not known to be safe (not in the results, the detector failed on it,
-           unsupported file type, ambiguous results, link out of the folder)
+           unsupported file type, ambiguous results, link out of the folder, a preview in its metadata
+           that could not be re-rendered or removed)
 failed     not written, because reading, decoding, editing or writing it went wrong, or its results entry
            is malformed (the reason names the entry's index and field)
 missing    listed in the results, but no such image is in the folder (or the entry's path is ambiguous)
@@ -15,6 +16,18 @@ refused    listed in the results with a path outside the image folder (``../``, 
 malformed  a results entry too broken to name a file (``input`` is its position, ``images[N]``)
 ignored    not an image (text files, spreadsheets); not written
 =========  ===============================================================================================
+
+The report and the journal
+--------------------------
+Both are the same CSV (UTF-8, a header row, then one row per file), with the columns of
+:class:`ImageResult`: ``input``, ``output``, ``action``, ``regions``, ``max_person_conf``, ``encoding``,
+``reason``, ``correction``, ``input_sha256`` and ``entry_sha256``. While a run goes, rows are
+appended (and flushed) to ``<output>/.trapblur/journal.csv`` as images complete, in folder order; when the run completes the journal is
+renamed to ``<output>/trapblur_report.csv``. A row is a finished image when its ``action`` is blurred or
+copied: its ``output`` exists, was made from input bytes whose SHA-256 is ``input_sha256``, and from a results
+entry (failure and detections) whose SHA-256 is ``entry_sha256`` ("" for an image not in the results). A
+re-run (or any tool that resumes a run) may skip exactly the rows whose three facts still hold; every other
+row is redone. File names that are not valid UTF-8 (possible on Linux) are written as their raw bytes.
 """
 
 from __future__ import annotations
@@ -44,6 +57,8 @@ class ImageResult:
     encoding: str = ""  # how the output was made: copy, link, lossless, reencode (empty when nothing was written)
     reason: str = ""
     correction: str = ""  # what a reviewer's corrections file did to this image (empty: nothing)
+    input_sha256: str = ""  # SHA-256 of the input bytes the output was made from ("" when none was written)
+    entry_sha256: str = ""  # SHA-256 of the results entry it was made from ("" for an image not in the results)
 
     @property
     def written(self) -> bool:
@@ -82,12 +97,14 @@ def row_to_result(row: dict[str, str]) -> ImageResult:
         encoding=row.get("encoding", ""),
         reason=row.get("reason", ""),
         correction=row.get("correction", ""),
+        input_sha256=row.get("input_sha256") or "",
+        entry_sha256=row.get("entry_sha256") or "",
     )
 
 
 def read_report(path: Path) -> Iterator[ImageResult]:
     """The rows of a report (or journal) CSV, one at a time."""
-    with path.open(newline="", encoding="utf-8") as stream:
+    with path.open(newline="", encoding="utf-8", errors="surrogateescape") as stream:
         for row in csv.DictReader(stream):
             yield row_to_result(row)
 
@@ -97,7 +114,8 @@ class ReportWriter:
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._stream = path.open("w", newline="", encoding="utf-8")
+        # surrogateescape: a file name that is not valid UTF-8 is written as the bytes the file system has.
+        self._stream = path.open("w", newline="", encoding="utf-8", errors="surrogateescape")
         self._writer = csv.writer(self._stream)
         self._writer.writerow(COLUMNS)
         self._stream.flush()
@@ -112,8 +130,12 @@ class ReportWriter:
     def __enter__(self) -> ReportWriter:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, kind: object, *exc: object) -> None:
+        try:
+            self.close()
+        except OSError:
+            if kind is None:
+                raise  # otherwise the error being raised already says what went wrong (a full disk)
 
 
 @dataclass

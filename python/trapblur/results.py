@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from .atomic import temporary_beside
 from .categories import canonical_category
 from .errors import ResultsFormatError
 
@@ -343,9 +344,10 @@ class ResultsWriter:
                  classification_categories: Mapping[str, str] | None = None) -> None:
         self.path = Path(path)
         self._id_of = {name: key for key, name in categories.items()}
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._temporary = self.path.with_name(f".{self.path.name}.writing.partial")
-        self._stream = self._temporary.open("w", encoding="utf-8")
+        handle, self._temporary = temporary_beside(self.path)
+        # backslashreplace: a file name that is not valid UTF-8 (possible on Linux) is written as a JSON
+        # escape (\udcXX), which JSON readers accept and Python reads back as the same name.
+        self._stream = os.fdopen(handle, "w", encoding="utf-8", errors="backslashreplace")
         info = {**{k: v for k, v in info.items() if k != "format_version"}, "format_version": WRITTEN_FORMAT_VERSION}
         head = {"info": info, "detection_categories": dict(categories)}
         if classification_categories:

@@ -40,8 +40,15 @@ def blur_image(
     edited.
     """
     check_jpeg_mode(jpeg_mode)
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise OptionsError(f"data must be the image file's bytes, not {type(data).__name__}")
+    if isinstance(detections, (str, bytes)) or not isinstance(detections, Sequence) \
+            or not all(isinstance(d, Detection) for d in detections):
+        raise OptionsError("detections must be a list of trapblur.Detection (for example an ImageEntry's detections)")
+    if options is not None and not isinstance(options, BlurOptions):
+        raise OptionsError(f"options must be a trapblur.BlurOptions or None, not {type(options).__name__}")
     options = options or BlurOptions()
-    source = inspect_image(data)
+    source = inspect_image(bytes(data))
     frames = box_frames(identify_box_source(results_info), source.evidence, source.format, source.colour_components)
     regions = regions_to_hide(detections, options, source.width, source.height, frames.orientations)
     return hide_and_encode(source, regions, options.method, jpeg_mode)[0].data

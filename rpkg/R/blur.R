@@ -28,7 +28,8 @@
 #'   category such as `c(person = 0.1, vehicle = 0.3)`. Low values blur more (safer for privacy);
 #'   MegaDetector's own "conservative" threshold for MDv5 is 0.05.
 #' @param strength Blur strength, a number greater than 0 and at most 10; 1 is the default
-#'   privacy-grade blur, larger is stronger.
+#'   privacy-grade blur, larger is stronger. Below 1 a warning of class `trapblur_weak_blur_warning` says
+#'   the blur is weaker than privacy-grade (weak blurs can be undone by learned models).
 #' @param categories Detection categories to hide, by name: `"person"`, and `"vehicle"` for number plates.
 #' @param padding Fraction of each box's size added around it (between 0 and 1).
 #' @param shape Shape of the blurred region: `"rectangle"` or `"ellipse"`.
@@ -92,6 +93,7 @@ blur_people <- function(images, results, output, threshold = 0.1, strength = 1, 
   quiet <- check_flag(quiet, call = call)
 
   tb <- trapblur_module(call = call)
+  silence_python_weak_blur_warning(tb)
   args <- c(list(images, results, output), options, corrections,
             list(progress = progress_callback(quiet, "Blurring", envir = environment())))
   report <- with_python_errors(do.call(tb$blur_dataset, args), call = call)
@@ -101,9 +103,11 @@ blur_people <- function(images, results, output, threshold = 0.1, strength = 1, 
 # The blur options shared by blur_people() and anonymise(), checked and in plain Python types.
 blur_options <- function(threshold, strength, categories, padding, shape, method, copy_unlisted,
                          link_unchanged, overwrite, workers, jpeg_mode, call = NULL) {
+  strength <- check_number_between(strength, 0, 10, arg = "strength", call = call, lower_open = TRUE)
+  warn_weak_blur(strength)
   list(
     threshold = check_threshold(threshold, call = call),
-    strength = check_number_between(strength, 0, 10, arg = "strength", call = call, lower_open = TRUE),
+    strength = strength,
     categories = check_categories(categories, call = call),
     padding = check_number_between(padding, 0, 1, arg = "padding", call = call),
     shape = check_choice(shape, c("rectangle", "ellipse"), arg = "shape", call = call),
@@ -116,21 +120,44 @@ blur_options <- function(threshold, strength, categories, padding, shape, method
   )
 }
 
+# A blur weaker than the default can be undone by learned models: say so, as an R warning.
+warn_weak_blur <- function(strength) {
+  if (strength < 1) {
+    cli::cli_warn(c(
+      "`strength` = {format(strength)} is weaker than the privacy-grade default of 1.",
+      i = "Weak blurs can be undone by learned models, so faces and clothing may stay recognisable; use 1 or more for shared data."
+    ), class = c("trapblur_weak_blur_warning", "trapblur_warning"))
+  }
+  invisible(strength)
+}
+
+# The Python core gives the same warning through Python's warnings module, which would print a second,
+# Python-style line in the R console: R users get the R warning above instead.
+silence_python_weak_blur_warning <- function(tb) {
+  if (has_python_function(tb, "WeakBlurWarning")) {
+    reticulate::import("warnings")$filterwarnings("ignore", category = tb$WeakBlurWarning)
+  }
+  invisible(NULL)
+}
+
 report_actions <- c("blurred", "copied", "withheld", "failed", "missing", "refused", "malformed", "ignored")
 
 report_col_classes <- c(input = "character", output = "character", action = "character",
                         regions = "integer", max_person_conf = "numeric", reason = "character",
-                        correction = "character")
+                        encoding = "character", correction = "character", input_sha256 = "character",
+                        entry_sha256 = "character")
 
 # The per-image data frame, read from the CSV the core wrote (not passed as big lists through reticulate).
+# `encoding = "UTF-8"`, not `fileEncoding`: a file name that is not valid UTF-8 (possible on Linux) is
+# written as its raw bytes, and re-encoding through fileEncoding would stop reading at that row.
 read_report_csv <- function(path) {
-  header <- names(utils::read.csv(path, nrows = 1, check.names = FALSE, fileEncoding = "UTF-8"))
+  header <- names(utils::read.csv(path, nrows = 1, check.names = FALSE, encoding = "UTF-8"))
   col_classes <- rep("character", length(header))
   names(col_classes) <- header
   known <- intersect(header, names(report_col_classes))
   col_classes[known] <- report_col_classes[known]
   frame <- utils::read.csv(path, colClasses = col_classes, check.names = FALSE, na.strings = "",
-                           fileEncoding = "UTF-8", stringsAsFactors = FALSE)
+                           encoding = "UTF-8", stringsAsFactors = FALSE)
   for (name in setdiff(header, names(report_col_classes))) {
     frame[[name]] <- utils::type.convert(frame[[name]], as.is = TRUE, na.strings = "")
   }

@@ -123,6 +123,7 @@ anonymise <- function(images, output, model = NULL, device = NULL, threshold = 0
 
   tb <- trapblur_module(call = call)
   require_detection(tb, "anonymise", call)
+  silence_python_weak_blur_warning(tb)
   args <- c(list(images, output), list(model = model, device = device), options, corrections, dots,
             list(progress = progress_callback(quiet, "Anonymising", envir = environment())))
   report <- with_python_errors(do.call(tb$anonymise, args), call = call)

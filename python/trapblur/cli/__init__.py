@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
-from typing import Sequence
+import warnings
+from typing import Any, Sequence
 
 from .._version import __version__
-from ..errors import TrapblurError
+from ..errors import TrapblurError, TrapblurWarning, os_error_reason
 from . import blur, detection, export, review
 from .common import EXIT_CANNOT_RUN, parse_threshold
 
@@ -42,14 +44,36 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.INFO if getattr(args, "verbose", False) else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    try:
-        return args.handler(args)
-    except TrapblurError as exc:
-        print(f"trapblur: error: {exc}", file=sys.stderr)
-        return EXIT_CANNOT_RUN
-    except KeyboardInterrupt:
-        print("\ntrapblur: interrupted; run the same command again to resume", file=sys.stderr)
-        return 130
+    for stream in (sys.stdout, sys.stderr):  # a file name that is not valid UTF-8 must not stop the summary
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="backslashreplace")
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", TrapblurWarning)
+        warnings.showwarning = _show_warning
+        try:
+            return args.handler(args)
+        except TrapblurError as exc:
+            print(f"trapblur: error: {one_line(str(exc))}", file=sys.stderr)
+            return EXIT_CANNOT_RUN
+        except OSError as exc:  # one the library did not name itself: still one line, with the path
+            where = f"{exc.filename}: " if exc.filename else ""
+            print(f"trapblur: error: {one_line(where + os_error_reason(exc))}", file=sys.stderr)
+            return EXIT_CANNOT_RUN
+        except KeyboardInterrupt:
+            print("\ntrapblur: interrupted; run the same command again to resume", file=sys.stderr)
+            return 130
+
+
+def one_line(text: str) -> str:
+    """``text`` with control characters (a newline in a file name) shown as escapes: messages stay one line."""
+    return re.sub(r"[\x00-\x1f\x7f]", lambda m: repr(m.group())[1:-1], text)
+
+
+def _show_warning(message: Any, category: type, filename: str, lineno: int, file: Any = None, line: Any = None) -> None:
+    if issubclass(category, TrapblurWarning):
+        print(f"trapblur: warning: {one_line(str(message))}", file=sys.stderr)
+    else:
+        sys.stderr.write(warnings.formatwarning(message, category, filename, lineno, line))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -29,7 +29,8 @@ examples:
   trapblur run cameras/ --out shareable/ --model md-v5a --threshold 0.2 --strength 1.5
 
 The detections used are kept beside the output as shareable.detections.json (not inside the folder that
-gets shared). Images that could not be checked are withheld. Re-running the same command resumes.
+gets shared). Images that could not be checked are withheld. Re-running the same command resumes: images
+whose bytes changed (even with their old modification time) are detected and blurred again.
 """
 
 
@@ -51,7 +52,8 @@ def register(subparsers: Any) -> None:
     detect.add_argument("--checkpoint-every", type=int, default=None, metavar="N",
                         help="write partial results every N images (FILE's name + .checkpoint.json)")
     detect.add_argument("--no-resume", dest="resume", action="store_false",
-                        help="ignore an existing checkpoint and start again")
+                        help="detect every image again (by default a checkpoint, or an earlier FILE made by the "
+                        "same model, is reused for the images whose bytes are unchanged)")
     detect.add_argument("--workers", type=int, default=None, metavar="N", help="image-decoding threads")
     detect.add_argument("-q", "--quiet", action="store_true", help="no progress bar, only the summary")
     detect.add_argument("-v", "--verbose", action="store_true", help="log each step")

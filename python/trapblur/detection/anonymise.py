@@ -3,8 +3,10 @@
 The MegaDetector results the run used are kept *beside* the shareable folder, as ``<output>.detections.json``
 (not inside it: the folder is what gets shared, and the file lists which images had people in them). The
 core's own report and results for the new folder are inside it, as with ``trapblur blur``. A re-run reuses
-those detections when they were made by the same model, with the same settings, for the same images (none modified since), and
-otherwise resumes detection from its checkpoint.
+those detections for every image whose bytes are unchanged (SHA-256, not modification times: an image replaced
+by ``cp -p`` keeps its time) when they were made by the same model with the same settings, detects new and
+changed images, and otherwise resumes detection from its checkpoint. The blurring step then redoes exactly the
+images whose bytes or detections changed, and withholds any image whose bytes differ from those detected.
 
 Images the detector could not check get ``failure`` entries, which the core withholds (fail closed).
 """
@@ -14,16 +16,15 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Any, Callable, Sequence, Union
+from typing import Callable, Sequence, Union
 
-from ..errors import OptionsError, ResultsFormatError
-from ..frames import FRAME_MARKER_KEY, is_frame_marker
+from ..checks import check_callback, check_path, check_text, check_whole
+from ..errors import OptionsError
 from ..options import DEFAULT_THRESHOLD, BlurOptions, ThresholdArg
-from ..pipeline import blur_dataset, check_folders
+from ..pipeline import RunSettings, check_folders, lock_output_folder, run_batch
 from ..report import RunReport
-from ..results import Results, read_results
 from .models import check_model_finds, resolve_model
-from .runner import DEFAULT_CONFIDENCE_FLOOR, detect, list_images
+from .runner import detect
 
 log = logging.getLogger(__name__)
 PathLike = Union[str, "os.PathLike[str]"]
@@ -72,57 +73,34 @@ def anonymise(
     Refuses (:class:`~trapblur.OptionsError`) before detecting when the model cannot find a requested
     category: the built-in person model finds no vehicles.
     """
-    # The blur options are checked (and category names resolved) before anything slow starts.
-    options = BlurOptions(threshold=threshold, strength=strength, padding=padding, shape=shape, method=method,
-                          categories=(categories,) if isinstance(categories, str) else tuple(categories))
-    images_root, output_root = check_folders(Path(images), Path(output))
-    target = Path(detections_json) if detections_json is not None else detections_path_for(output_root)
+    images_root, output_root = check_folders(check_path("images", images), check_path("output", output))
+    given = check_path("detections_json", detections_json, none_ok=True)
+    target = given if given is not None else detections_path_for(output_root)
     if target.resolve().is_relative_to(images_root):
         raise OptionsError(f"{target}: the detections file must not be written inside the image folder")
+    # Every option is checked before detection starts, not after an hour of it.
+    options = BlurOptions(threshold=threshold, strength=strength, categories=categories, padding=padding,
+                          shape=shape, method=method)
+    settings = RunSettings(copy_unlisted, link_unchanged, overwrite, workers, jpeg_mode)
+    progress = check_callback("progress", progress)
+    check_callback("detect_progress", detect_progress)
+    check_whole("batch_size", batch_size, none_means="automatic")
+    check_whole("checkpoint_every", checkpoint_every, none_means="no checkpoints")
+    check_text("device", device, none_ok=True)
+    if model is not None:
+        check_path("model", model)
     if copy_unlisted:
         # Every image the core can edit is detected; an unlisted file is one nobody checked.
         log.warning("copy_unlisted: files detect did not look at (not images it reads) will be copied unchanged")
     info = resolve_model(model)
     if info.spec is not None:  # known before loading: refuse before anything is detected
         check_model_finds(options.categories, info.name, info.spec.categories)
-    results = _reusable(target, images_root, model, device)
-    if results is None:
+    corrections_path = check_path("corrections", corrections, none_ok=True)
+    # Held from before detection to the end of blurring: a read-only, full or busy output folder is reported
+    # before the hour of detection, and a second run cannot start in between.
+    with lock_output_folder(output_root, options, settings) as lock:
         results = detect(images_root, model=model, output_json=target, device=device, batch_size=batch_size,
-                         workers=workers, checkpoint_every=checkpoint_every, resume=True,
-                         progress=detect_progress, categories=options.categories)
-    elif info.spec is None:
-        used = results.info.get("detector_metadata", {}).get("classes_used")
-        if isinstance(used, dict):
-            check_model_finds(options.categories, info.name, used.values())
-    return blur_dataset(
-        images_root, results, output_root, threshold=threshold, strength=strength, categories=categories,
-        padding=padding, shape=shape, method=method, copy_unlisted=copy_unlisted,
-        link_unchanged=link_unchanged, overwrite=overwrite, workers=workers, jpeg_mode=jpeg_mode,
-        corrections=corrections, progress=progress,
-    )
-
-
-def _reusable(target: Path, images_root: Path, model: Any, device: str | None) -> Results | None:
-    """The detections already in ``target`` when the same model made them for exactly these images."""
-    if not target.is_file():
-        return None
-    try:
-        previous = read_results(target)
-    except ResultsFormatError as exc:
-        log.warning("not reusing %s (%s)", target, exc)
-        return None
-    info = resolve_model(model)
-    meta = previous.info.get("detector_metadata", {})
-    same_model = (previous.info.get("detector") == info.filename and meta.get("model_name") == info.name
-                  and previous.info.get("trapblur_confidence_floor") == DEFAULT_CONFIDENCE_FLOOR
-                  and is_frame_marker(previous.info.get(FRAME_MARKER_KEY)))  # older ones: frame not exact
-    files = list_images(images_root)
-    same_images = {e.file for e in previous.images} == {rel for rel, _ in files}
-    written = target.stat().st_mtime
-    unchanged = same_images and all(path.stat().st_mtime < written for _, path in files)
-    if same_model and unchanged:
-        log.info("reusing detections in %s (made by %s)", target, info.filename)
-        return previous
-    log.info("detections in %s are for another model or other images; detecting again", target)
-    return None
-
+                         workers=workers, checkpoint_every=checkpoint_every, resume=True, progress=detect_progress,
+                         categories=options.categories)
+        return run_batch(images_root, results, output_root, options, settings, progress,
+                         corrections=corrections_path, lock=lock)

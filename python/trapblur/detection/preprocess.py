@@ -57,15 +57,20 @@ class Letterboxed:
         return out
 
 
-def read_upright(path: Path, min_long_side: int | None = None, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+def read_upright(
+    path: Path, min_long_side: int | None = None, max_pixels: int = MAX_PIXELS, data: bytes | None = None
+) -> np.ndarray:
     """Decode ``path`` to an upright BGR array, at reduced size when its long side stays >= ``min_long_side``.
 
+    ``data``, when given, is the file's bytes already read (so that they can be hashed: the detections are
+    then known to be for exactly those bytes); ``path`` only names the file in messages.
     Raises :class:`ImageError` naming the file when it cannot be read or decoded, is truncated, or is too large.
     """
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ImageError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if data is None:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ImageError(f"{path}: cannot be read ({exc.strerror or exc})") from None
     if not data:
         raise ImageError(f"{path}: empty file (0 bytes)")
     try:

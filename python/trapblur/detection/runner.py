@@ -4,6 +4,12 @@ Decoding and letterboxing run in a thread pool (OpenCV releases the GIL) ahead o
 number of images at a time, so memory stays flat however many images there are. Images that cannot be read
 or run get a ``failure`` entry (MegaDetector's "image access failure" / "inference failure") and the batch
 goes on; the reason for each is logged and kept in ``info["trapblur_failures"]``.
+
+Each image is read once; its bytes are hashed (SHA-256) and decoded from memory, and the hash is kept in
+``info["trapblur_content_sha256"]`` (``{file: sha256}``), so the results say exactly which bytes each entry
+describes. Earlier results (a checkpoint, or the complete ``output_json`` of an earlier call) are reused only
+for images whose bytes still hash the same: an image replaced by ``cp -p`` or ``rsync -a`` (same modification
+time, new picture) is detected again. See :mod:`trapblur.content`.
 """
 
 from __future__ import annotations
@@ -20,9 +26,13 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, Union
 
 import numpy as np
 
+from .. import png
 from .._version import __version__
-from ..dataset import walk_folder
-from ..errors import ImageError, OptionsError, OutputFolderError, ResultsFormatError
+from ..atomic import temporary_beside
+from ..checks import check_callback, check_flag, check_number, check_path, check_text, check_whole
+from ..content import CONTENT_KEY, content_map, digest_bytes, read_input, unchanged
+from ..dataset import UnreadableFolder, walk_folder
+from ..errors import ImageError, OptionsError, OutputFolderError, ResultsFormatError, os_error_reason
 from ..frames import FRAME_MARKER, FRAME_MARKER_KEY, is_frame_marker
 from ..results import Detection, ImageEntry, Results, read_results, write_results
 from . import postprocess
@@ -46,6 +56,7 @@ class _Prepared:
     relative: str
     letterboxed: Letterboxed | None
     failure: str | None = None
+    sha256: str | None = None  # of the bytes decoded
 
 
 def list_images(images: Path, recursive: bool = True) -> list[tuple[str, Path]]:
@@ -54,8 +65,12 @@ def list_images(images: Path, recursive: bool = True) -> list[tuple[str, Path]]:
         return [(images.name, images)]
     if not images.is_dir():
         raise OptionsError(f"{images}: image folder not found")
+    def unreadable(folder: UnreadableFolder) -> None:
+        log.warning("%s: folder could not be listed (%s): its images are not detected", images / folder.relative,
+                    folder.reason)
+
     found = []
-    for file in walk_folder(images):
+    for file in walk_folder(images, unreadable):
         if file.kind != "image" or file.problem is not None:
             continue
         if not recursive and "/" in file.relative:
@@ -90,25 +105,34 @@ def detect(
     :mod:`trapblur.detection.onnx_twin`); ``"torch"`` keeps PyTorch.
 
     With ``output_json`` the results are written there (MegaDetector format 1.5, atomically); with
-    ``checkpoint_every=N`` partial results are written every N images to ``<output_json stem>.checkpoint.json``
-    and, with ``resume=True``, a later call with the same model continues from them.
+    ``checkpoint_every=N`` partial results are written every N images to ``<output_json stem>.checkpoint.json``.
+    With ``resume=True`` a later call with the same model and settings continues from the checkpoint, and
+    reuses the entries of an earlier complete ``output_json``, for the images whose bytes are unchanged
+    (SHA-256): new and changed images are detected, images no longer there are dropped.
 
     ``progress(done, total)`` is called from the calling thread.
 
     ``categories`` (canonical names): refuse with :class:`OptionsError`, once the model is loaded and
     before any image is read, when the model cannot find one of them.
     """
-    root = Path(images)
+    root = check_path("images", images)
+    assert root is not None
     if not root.exists():
         raise OptionsError(f"{root}: image folder not found")
-    if not 0.0 <= confidence_floor < 1.0:
-        raise OptionsError(f"confidence_floor must be between 0 and 1, not {confidence_floor!r}")
-    for label, value in (("batch_size", batch_size), ("workers", workers), ("checkpoint_every", checkpoint_every)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise OptionsError(f"{label} must be a whole number of at least 1, not {value!r}")
-    output = Path(output_json) if output_json is not None else None
+    confidence_floor = check_number("confidence_floor", confidence_floor, low=0.0, high=0.999)
+    batch_size = check_whole("batch_size", batch_size, none_means="automatic")
+    workers = check_whole("workers", workers, none_means="automatic")
+    checkpoint_every = check_whole("checkpoint_every", checkpoint_every, none_means="no checkpoints")
+    image_size = check_whole("image_size", image_size, low=32, none_means="the model's own")
+    recursive, resume = check_flag("recursive", recursive), check_flag("resume", resume)
+    progress = check_callback("progress", progress)
+    check_text("device", device, none_ok=True)
+    if model is not None:
+        check_path("model", model)
+    output = check_path("output_json", output_json, none_ok=True)
     if output is not None:
         _refuse_inside(output, root)
+        _check_writable(output)  # before the model loads and hours of detection, not after
     if checkpoint_every is not None and output is None:
         raise OptionsError("checkpoint_every needs output_json (the checkpoint is written beside it)")
     files = list_images(root, recursive)
@@ -121,12 +145,16 @@ def detect(
     checkpoint = checkpoint_path(output) if output is not None else None
     done: dict[str, ImageEntry] = {}
     failures: dict[str, str] = {}
-    if checkpoint is not None and checkpoint.is_file():
-        if resume:
-            done, failures = _load_checkpoint(checkpoint, info, {rel for rel, _ in files})
-            log.info("resuming from %s: %d images already done", checkpoint, len(done))
-        else:
-            checkpoint.unlink()
+    hashes: dict[str, str] = {}
+    if resume:
+        for earlier, strict in ((output, False), (checkpoint, True)):
+            if earlier is not None and earlier.is_file():
+                entries, recorded = _reusable(earlier, info, files, strict=strict, workers=workers)
+                done.update(entries)
+                hashes.update(recorded)
+                log.info("reusing %d detections from %s (images unchanged since)", len(entries), earlier)
+    elif checkpoint is not None and checkpoint.is_file():
+        checkpoint.unlink()
     todo = [(rel, path) for rel, path in files if rel not in done]
 
     started = time.perf_counter()
@@ -134,24 +162,26 @@ def detect(
     since_checkpoint = 0
     if progress is not None:
         progress(len(done), total)
-    for entry, reason in run_model(loaded, todo, confidence_floor=confidence_floor, batch_size=batch_size,
-                                   workers=workers):
+    for entry, reason, sha256 in run_model(loaded, todo, confidence_floor=confidence_floor, batch_size=batch_size,
+                                           workers=workers):
         done[entry.file] = entry
         if reason:
             failures[entry.file] = reason
+        if sha256 is not None and entry.processed:
+            hashes[entry.file] = sha256
         since_checkpoint += 1
         if checkpoint is not None and checkpoint_every and since_checkpoint >= checkpoint_every:
-            _write(checkpoint, done, failures, info, complete=False)
+            _write(checkpoint, _results(done, failures, hashes, info))
             since_checkpoint = 0
         if progress is not None:
             progress(len(done), total)
     elapsed = time.perf_counter() - started
     info["detection_completion_time"] = datetime.now().strftime("%Y-%m-%d %H:%M:%S")
-    results = _results(done, failures, info)
+    results = _results(done, failures, hashes, info)
     log.info("detected in %d images in %.1f s (%.2f images/s) with %s", len(todo), elapsed,
              len(todo) / elapsed if elapsed > 0 else 0.0, loaded.label)
     if output is not None:
-        write_results(results, output)
+        _write(output, results)
         if checkpoint is not None:
             checkpoint.unlink(missing_ok=True)
     return results
@@ -199,39 +229,72 @@ def _refuse_inside(output: Path, root: Path) -> None:
         )
 
 
-def _results(done: dict[str, ImageEntry], failures: dict[str, str], info: dict[str, Any]) -> Results:
+def _results(done: dict[str, ImageEntry], failures: dict[str, str], hashes: dict[str, str],
+             info: dict[str, Any]) -> Results:
     info = dict(info)
     if failures:
         info["trapblur_failures"] = dict(sorted(failures.items()))
+    info[CONTENT_KEY] = {k: hashes[k] for k in sorted(hashes) if k in done and done[k].processed}
     return Results(images=[done[k] for k in sorted(done)], info=info)
 
 
-def _write(path: Path, done: dict[str, ImageEntry], failures: dict[str, str], info: dict[str, Any],
-           complete: bool) -> None:
-    write_results(_results(done, failures, info), path)
+def _write(path: Path, results: Results) -> None:
+    try:
+        write_results(results, path)
+    except OSError as exc:
+        raise OutputFolderError(f"{exc.filename or path}: cannot write the results: {os_error_reason(exc)}") from None
 
 
-def _load_checkpoint(path: Path, info: dict[str, Any], wanted: set[str]) -> tuple[dict[str, ImageEntry], dict[str, str]]:
+def _check_writable(output: Path) -> None:
+    try:
+        handle, probe = temporary_beside(output)
+        os.close(handle)
+        probe.unlink()
+    except OSError as exc:
+        where = exc.filename if isinstance(exc.filename, str) and exc.filename else output
+        raise OutputFolderError(f"{where}: cannot write the results there: {os_error_reason(exc)}") from None
+
+
+def _same_detector(previous: dict[str, Any], info: dict[str, Any]) -> bool:
+    meta = previous.get("detector_metadata") or {}
+    try:
+        floor = float(previous.get("trapblur_confidence_floor", 1.0))
+    except (TypeError, ValueError):
+        return False
+    return (isinstance(meta, dict) and previous.get("detector") == info["detector"]
+            and meta.get("model_name") == info["detector_metadata"]["model_name"]
+            and meta.get("image_size") == info["detector_metadata"]["image_size"]
+            and floor <= info["trapblur_confidence_floor"]
+            # older results do not say which frame their boxes are in: not exact, so not reused
+            and is_frame_marker(previous.get(FRAME_MARKER_KEY)))
+
+
+def _reusable(path: Path, info: dict[str, Any], files: list[tuple[str, Path]], *, strict: bool,
+              workers: int | None) -> tuple[dict[str, ImageEntry], dict[str, str]]:
+    """Entries of the earlier results at ``path`` that still hold, and the hashes they were made from.
+
+    An entry holds when the same model and settings made it and the image's bytes still hash to what the
+    results recorded (results without hashes, from older versions or other tools, hold for no image).
+    Failures are tried again. Results from another model are ignored, or refused when ``strict`` (a
+    checkpoint: mixing two models in one file would be wrong).
+    """
     try:
         previous = read_results(path)
     except ResultsFormatError as exc:
-        log.warning("ignoring unreadable checkpoint (%s)", exc)
+        log.warning("not reusing %s (%s)", path, exc)
         return {}, {}
-    same_model = (previous.info.get("detector") == info["detector"]
-                  and previous.info.get("detector_metadata", {}).get("model_name")
-                  == info["detector_metadata"]["model_name"]
-                  and previous.info.get("detector_metadata", {}).get("image_size")
-                  == info["detector_metadata"]["image_size"]
-                  and float(previous.info.get("trapblur_confidence_floor", 1.0)) <= info["trapblur_confidence_floor"]
-                  and is_frame_marker(previous.info.get(FRAME_MARKER_KEY)))
-    if not same_model:
-        raise OutputFolderError(
-            f"{path}: a checkpoint made with another model or settings ({previous.info.get('detector')}); "
-            "delete it or pass resume=False / --no-resume to start again"
-        )
-    # Failures are tried again; only images the detector really looked at are kept.
-    done = {e.file: e for e in previous.images if e.processed and e.file in wanted}
-    return done, {}
+    if not _same_detector(previous.info, info):
+        if strict:
+            raise OutputFolderError(
+                f"{path}: a checkpoint made with another model or settings ({previous.info.get('detector')}); "
+                "delete it or pass resume=False / --no-resume to start again"
+            )
+        log.info("%s was made by another model or with other settings: detecting every image again", path)
+        return {}, {}
+    recorded = content_map(previous.info)
+    entries = {e.file: e for e in previous.images if e.processed}
+    same = unchanged(recorded, [(rel, p) for rel, p in files if rel in entries], workers)
+    return {rel: entries[rel] for rel in same}, {rel: recorded[rel] for rel in same}
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -245,8 +308,11 @@ def run_model(
     confidence_floor: float = DEFAULT_CONFIDENCE_FLOOR,
     batch_size: int | None = None,
     workers: int | None = None,
-) -> Iterator[tuple[ImageEntry, str | None]]:
-    """Yield ``(entry, failure reason or None)`` per image, decoding ahead of inference in threads."""
+) -> Iterator[tuple[ImageEntry, str | None, str | None]]:
+    """Yield ``(entry, failure reason or None, SHA-256 of the bytes decoded or None)`` per image.
+
+    Images are read and decoded ahead of inference in threads.
+    """
     workers = workers or max(1, min(4, os.cpu_count() or 1))
     if batch_size is None:
         batch_size = 1 if loaded.device == "cpu" else 8
@@ -258,8 +324,17 @@ def run_model(
 
     def prepare(relative: str, path: Path) -> _Prepared:
         try:
-            image = read_upright(path, min_long_side=loaded.image_size)
-            return _Prepared(relative, letterbox(image, size, stride=loaded.stride, mode=loaded.letterbox_mode))
+            try:
+                data = read_input(path)
+                # A PNG's oversized metadata chunks would make the decoders refuse it (see trapblur.png).
+                decodable = png.for_decoders(data) if data.startswith(png.SIGNATURE) else data
+            except OSError as exc:
+                raise ImageError(f"{path}: cannot be read ({os_error_reason(exc)})") from None
+            except ImageError as exc:
+                raise ImageError(f"{path}: {exc}") from None
+            image = read_upright(path, min_long_side=loaded.image_size, data=decodable)
+            return _Prepared(relative, letterbox(image, size, stride=loaded.stride, mode=loaded.letterbox_mode),
+                             sha256=digest_bytes(data))
         except ImageError as exc:
             return _Prepared(relative, None, str(exc))
         except Exception as exc:  # noqa: BLE001 - any decoder crash is this image's failure, not the batch's
@@ -277,10 +352,10 @@ def run_model(
             reason = f"inference failed ({type(exc).__name__}: {exc})"
             log.error("%s on %s", reason, ", ".join(p.relative for p in batch))
             for p in batch:
-                yield ImageEntry(p.relative, None, FAILURE_INFER), f"{p.relative}: {reason}"
+                yield ImageEntry(p.relative, None, FAILURE_INFER), f"{p.relative}: {reason}", None
             return
         for p, candidates in zip(batch, decoded):
-            yield _entry(p, candidates), None
+            yield _entry(p, candidates), None, p.sha256
 
     pending: deque[Future[_Prepared]] = deque()
     iterator = iter(files)
@@ -301,7 +376,7 @@ def run_model(
             refill()
             if prepared.letterboxed is None:
                 log.warning("%s", prepared.failure)
-                yield ImageEntry(prepared.relative, None, FAILURE_IMAGE), prepared.failure
+                yield ImageEntry(prepared.relative, None, FAILURE_IMAGE), prepared.failure, None
                 continue
             if batch and (len(batch) >= batch_size
                           or batch[0].letterboxed.array.shape != prepared.letterboxed.array.shape):

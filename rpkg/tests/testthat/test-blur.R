@@ -211,3 +211,26 @@ test_that("progress and the summary show unless quiet = TRUE", {
   }))
   expect_null(trapblur:::progress_callback(TRUE, "Testing"))
 })
+
+test_that("a weak blur gives one R warning, and the report says what each output was made from", {
+  skip_if_no_blur()
+  ex <- trapblur_example(tempfile("tb-weak-"))
+  warnings <- character()
+  res <- withCallingHandlers(
+    blur_people(ex$images, ex$results, ex$output, strength = 0.5, quiet = TRUE),
+    warning = function(w) {
+      warnings <<- c(warnings, paste(class(w)[[1]], conditionMessage(w)))
+      invokeRestart("muffleWarning")
+    }
+  )
+  weak <- grep("weaker than the privacy-grade", warnings, value = TRUE)
+  expect_length(weak, 1)
+  expect_match(weak, "^trapblur_weak_blur_warning")
+  written <- res[res$action %in% c("blurred", "copied"), ]
+  expect_type(res$input_sha256, "character")
+  expect_true(all(nchar(written$input_sha256) == 64))
+  hashlib <- reticulate::import("hashlib")
+  pathlib <- reticulate::import("pathlib")
+  file <- file.path(ex$images, written$input[[1]])
+  expect_identical(written$input_sha256[[1]], hashlib$sha256(pathlib$Path(file)$read_bytes())$hexdigest())
+})

@@ -82,3 +82,32 @@ test_that("release versions of R and Python match across dev suffixes", {
   expect_identical(trapblur:::release_version("0.1.0rc1"), "0.1.0")
   expect_identical(trapblur:::release_version("1.2"), "1.2")
 })
+
+test_that("a strength below 1 warns that the blur is weaker than privacy-grade", {
+  options <- function(strength) {
+    trapblur:::blur_options(threshold = 0.1, strength = strength, categories = "person", padding = 0.1,
+                            shape = "rectangle", method = "gaussian", copy_unlisted = FALSE,
+                            link_unchanged = FALSE, overwrite = FALSE, workers = NULL, jpeg_mode = "lossless")
+  }
+  expect_warning(opts <- options(0.5), class = "trapblur_weak_blur_warning",
+                 regexp = "`strength` = 0.5 is weaker than the privacy-grade default of 1")
+  expect_identical(opts$strength, 0.5)
+  expect_no_warning(options(1))
+  expect_no_warning(options(2L))
+  # A bad value is an error, not a warning.
+  expect_error(options(-1), class = "trapblur_options_error")
+})
+
+test_that("report CSVs with file names that are not valid UTF-8 are read to the last row", {
+  path <- tempfile(fileext = ".csv")
+  con <- file(path, "wb")
+  writeBin(c(charToRaw("input,output,action,regions,max_person_conf,encoding,reason,input_sha256,entry_sha256\n"),
+             charToRaw("caf"), as.raw(0xe9), charToRaw(".jpg,,withheld,0,,,not in the results,,\n"),
+             charToRaw("b.jpg,b.jpg,copied,0,,copy,,123e4,\n")), con)
+  close(con)
+  frame <- trapblur:::read_report_csv(path)
+  expect_identical(nrow(frame), 2L)
+  expect_identical(as.character(frame$action), c("withheld", "copied"))
+  expect_type(frame$input_sha256, "character")
+  expect_identical(frame$input_sha256[[2]], "123e4") # a hash is never read as a number
+})
