@@ -137,7 +137,7 @@ def blur_dataset(
         threshold=threshold, strength=strength, categories=categories, padding=padding, shape=shape, method=method,
     )
     settings = RunSettings(copy_unlisted, link_unchanged, overwrite, workers, jpeg_mode)
-    corrections_path = check_path("corrections", corrections)
+    corrections_path = check_path("corrections", corrections, none_ok=True)
     return run_batch(images_path, checked_results, output_path, options, settings, progress,
                      corrections=corrections_path)
 
@@ -652,6 +652,26 @@ def lock_output_folder(output: Path, options: BlurOptions, settings: RunSettings
         lock.release()
         raise
     return lock
+
+
+def discard_unused_output(output_root: Path) -> None:
+    """Remove an output folder that holds nothing but an unused state folder (a run refused at its start).
+
+    Called, after the lock is released, by callers that created the folder before a check that can still
+    refuse the run (``anonymise`` locks before loading the model): a refused start leaves nothing behind.
+    """
+    state = output_root / STATE_FOLDER
+    try:
+        if any(p.name != STATE_FOLDER for p in output_root.iterdir()):
+            return
+        if state.is_dir() and any(p.name != LOCK_NAME for p in state.iterdir()):
+            return
+        (state / LOCK_NAME).unlink(missing_ok=True)
+        if state.is_dir():
+            state.rmdir()
+        output_root.rmdir()
+    except OSError as exc:  # leaving it is harmless: a folder holding only .trapblur counts as empty
+        log.info("%s: could not remove the unused output folder (%s)", output_root, os_error_reason(exc))
 
 
 def run_fingerprint(options: BlurOptions, settings: RunSettings) -> dict[str, Any]:

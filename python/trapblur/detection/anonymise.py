@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Callable, Sequence, Union
 
 from ..checks import check_callback, check_path, check_text, check_whole
-from ..errors import OptionsError
+from ..errors import OptionsError, TrapblurError
 from ..options import DEFAULT_THRESHOLD, BlurOptions, ThresholdArg
-from ..pipeline import RunSettings, check_folders, lock_output_folder, run_batch
+from ..pipeline import RunSettings, check_folders, discard_unused_output, lock_output_folder, run_batch
 from ..report import RunReport
 from .models import check_model_finds, resolve_model
 from .runner import detect
@@ -92,15 +92,22 @@ def anonymise(
     if copy_unlisted:
         # Every image the core can edit is detected; an unlisted file is one nobody checked.
         log.warning("copy_unlisted: files detect did not look at (not images it reads) will be copied unchanged")
-    info = resolve_model(model)
-    if info.spec is not None:  # known before loading: refuse before anything is detected
-        check_model_finds(options.categories, info.name, info.spec.categories)
     corrections_path = check_path("corrections", corrections, none_ok=True)
     # Held from before detection to the end of blurring: a read-only, full or busy output folder is reported
     # before the hour of detection, and a second run cannot start in between.
+    created = not output_root.exists()
     with lock_output_folder(output_root, options, settings) as lock:
-        results = detect(images_root, model=model, output_json=target, device=device, batch_size=batch_size,
-                         workers=workers, checkpoint_every=checkpoint_every, resume=True, progress=detect_progress,
-                         categories=options.categories)
+        try:
+            info = resolve_model(model)
+            if info.spec is not None:  # known before loading: refuse before anything is detected
+                check_model_finds(options.categories, info.name, info.spec.categories)
+            results = detect(images_root, model=model, output_json=target, device=device, batch_size=batch_size,
+                             workers=workers, checkpoint_every=checkpoint_every, resume=True,
+                             progress=detect_progress, categories=options.categories)
+        except TrapblurError:
+            lock.release()
+            if created:
+                discard_unused_output(output_root)  # a refused start leaves nothing behind
+            raise
         return run_batch(images_root, results, output_root, options, settings, progress,
                          corrections=corrections_path, lock=lock)
