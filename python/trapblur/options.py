@@ -75,11 +75,13 @@ def _check_categories(categories: Any) -> tuple[str, ...]:
     if isinstance(categories, str):
         categories = [categories]
     if not isinstance(categories, Sequence) or not categories:
-        raise OptionsError("categories must be a non-empty list of category names, like ['person']")
+        raise OptionsError("categories must be a non-empty list of category names, like ['person']",
+                           argument="categories")
     names = []
     for name in categories:
         if not isinstance(name, str) or not name.strip():
-            raise OptionsError(f"categories must be names like 'person' or 'vehicle', got {name!r}")
+            raise OptionsError(f"categories must be names like 'person' or 'vehicle', got {name!r}",
+                               argument="categories")
         names.append(name.strip().lower())
     return tuple(dict.fromkeys(names))
 
@@ -91,7 +93,8 @@ def _check_thresholds(threshold: Any, categories: tuple[str, ...]) -> dict[str, 
         if unknown:
             raise OptionsError(
                 f"a threshold is given for {', '.join(unknown)}, which is not among the categories to blur "
-                f"({', '.join(categories)}); add it to categories or remove its threshold"
+                f"({', '.join(categories)}); add it to categories or remove its threshold",
+                argument="threshold",
             )
         thresholds = {c: given.get(c, DEFAULT_THRESHOLD) for c in categories}
     else:
@@ -108,9 +111,10 @@ def _check_number(
     too_low = is_number and (value <= low if low_open else value < low)
     if not is_number or too_low or value > high:
         bound = f"greater than {low:g}" if low_open else f"at least {low:g}"
-        raise OptionsError(f"{name} must be a number {bound} and at most {high:g}, not {value!r}")
+        raise OptionsError(f"{name} must be a number {bound} and at most {high:g}, not {value!r}",
+                           argument=name.split()[0])
 
 
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise OptionsError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+        raise OptionsError(f"{name} must be one of {', '.join(choices)}, not {value!r}", argument=name)

@@ -65,7 +65,8 @@ class RunSettings:
         if self.workers is not None and (
             isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1
         ):
-            raise OptionsError(f"workers must be a whole number of at least 1, not {self.workers!r}")
+            raise OptionsError(f"workers must be a whole number of at least 1, not {self.workers!r}",
+                               argument="workers")
 
 
 def blur_dataset(
@@ -270,7 +271,7 @@ def _decide(file: ImageFile, settings: RunSettings) -> str | tuple:
     if entry is None:
         if settings.copy_unlisted:
             return ()
-        return "not in the results file, so not known to be person-free (copy_unlisted / --copy-unlisted copies such images)"
+        return "not in the results file, so not known to be person-free (copy_unlisted=True copies such images)"
     if not entry.processed:
         return f"the detector could not process it ({entry.failure})"
     return entry.detections or ()
@@ -339,7 +340,7 @@ def prepare_output(output_root: Path, state: Path, fingerprint: dict[str, Any], 
     if output_root.exists() and any(output_root.iterdir()) and not settings_file.is_file() and not overwrite:
         raise OutputFolderError(
             f"{output_root}: the output folder is not empty and was not made by trapblur; "
-            "choose an empty or new folder (or overwrite=True / --overwrite to write into it anyway)"
+            "choose an empty or new folder (or overwrite=True to write into it anyway)"
         )
     finished: dict[str, ImageResult] = {}
     if settings_file.is_file() and not overwrite:
@@ -348,7 +349,7 @@ def prepare_output(output_root: Path, state: Path, fingerprint: dict[str, Any], 
             raise OutputFolderError(
                 f"{output_root}: this folder was made with other settings or other results "
                 f"({_difference(earlier.get('fingerprint', {}), fingerprint)}). Resuming would mix the two: "
-                "use overwrite=True (--overwrite) to redo every image, or choose a new output folder"
+                "use overwrite=True to redo every image, or choose a new output folder"
             )
         for name in (output_root / REPORT_NAME, state / "journal.csv"):
             if name.is_file():

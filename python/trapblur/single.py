@@ -18,7 +18,8 @@ JPEG_MODES = ("lossless", "reencode")
 
 def check_jpeg_mode(jpeg_mode: str) -> None:
     if jpeg_mode not in JPEG_MODES:
-        raise OptionsError(f"jpeg_mode must be one of {', '.join(JPEG_MODES)}, not {jpeg_mode!r}")
+        raise OptionsError(f"jpeg_mode must be one of {', '.join(JPEG_MODES)}, not {jpeg_mode!r}",
+                           argument="jpeg_mode")
 
 
 def blur_image(

@@ -16,7 +16,7 @@ from typing import Sequence
 from .._version import __version__
 from ..errors import TrapblurError
 from . import blur, detection
-from .common import EXIT_CANNOT_RUN, parse_threshold
+from .common import EXIT_CANNOT_RUN, for_cli, parse_threshold
 
 __all__ = ["build_parser", "main", "parse_threshold"]
 COMMAND_GROUPS = (blur, detection)
@@ -44,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.handler(args)
     except TrapblurError as exc:
-        print(f"trapblur: error: {exc}", file=sys.stderr)
+        print(f"trapblur: error: {for_cli(str(exc))}", file=sys.stderr)
         return EXIT_CANNOT_RUN
     except KeyboardInterrupt:
         print("\ntrapblur: interrupted; run the same command again to resume", file=sys.stderr)

@@ -97,15 +97,17 @@ def detect(
     if not root.exists():
         raise OptionsError(f"{root}: image folder not found")
     if not 0.0 <= confidence_floor < 1.0:
-        raise OptionsError(f"confidence_floor must be between 0 and 1, not {confidence_floor!r}")
+        raise OptionsError(f"confidence_floor must be between 0 and 1, not {confidence_floor!r}",
+                           argument="confidence_floor")
     for label, value in (("batch_size", batch_size), ("workers", workers), ("checkpoint_every", checkpoint_every)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise OptionsError(f"{label} must be a whole number of at least 1, not {value!r}")
+            raise OptionsError(f"{label} must be a whole number of at least 1, not {value!r}", argument=label)
     output = Path(output_json) if output_json is not None else None
     if output is not None:
         _refuse_inside(output, root)
     if checkpoint_every is not None and output is None:
-        raise OptionsError("checkpoint_every needs output_json (the checkpoint is written beside it)")
+        raise OptionsError("checkpoint_every needs output_json (the checkpoint is written beside it)",
+                           argument="checkpoint_every")
     files = list_images(root, recursive)
     loaded = load_model(resolve_model(model), device=device, image_size=image_size, backend=backend)
     log.info("detecting in %d images under %s with %s", len(files), root, loaded.label)
@@ -216,7 +218,7 @@ def _load_checkpoint(path: Path, info: dict[str, Any], wanted: set[str]) -> tupl
     if not same_model:
         raise OutputFolderError(
             f"{path}: a checkpoint made with another model or settings ({previous.info.get('detector')}); "
-            "delete it or pass resume=False / --no-resume to start again"
+            "delete it or pass resume=False to start again"
         )
     # Failures are tried again; only images the detector really looked at are kept.
     done = {e.file: e for e in previous.images if e.processed and e.file in wanted}
