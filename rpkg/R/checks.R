@@ -202,12 +202,24 @@ check_dots_unnamed <- function(dots, after, guess = function(value) NULL, call =
       i = if (!is.null(meant) && !is.null(shown)) {
         sprintf("Did you mean `%s = %s`?", meant, shown)
       } else {
-        "Name it, like `threshold = 0.2`; `?trapblur` lists the arguments of each function."
+        "Name it, like `name = value`; the function's help page lists the names."
       }
     ), call = call)
   }
-  # NA would reach Python as the string "NA": make it None.
-  lapply(dots, function(v) if (length(v) == 1 && is.atomic(v) && is.na(v)) NULL else v)
+  lapply(dots, plain_python_value)
+}
+
+# An R value as Python should get it: NA as None (reticulate would pass the string "NA"), and a whole
+# number such as `batch_size = 4` (a double in R) as a Python int; Python accepts an int wherever a float
+# is expected, not the other way round.
+plain_python_value <- function(v) {
+  if (length(v) == 1 && is.atomic(v) && is.na(v)) {
+    return(NULL)
+  }
+  if (is.double(v) && length(v) == 1 && is.finite(v) && v == round(v) && abs(v) < .Machine$integer.max) {
+    return(as.integer(v))
+  }
+  v
 }
 
 # Named `...` must be keyword arguments of the Python function `fn` that the R function does not set

@@ -99,11 +99,17 @@ install_trapblur <- function(detection = FALSE, envname = default_envname, pytho
     say("Creating virtual environment {.val {envname}}.")
     args <- list(envname = envname, packages = FALSE)
     if (!is.null(python)) args$python <- python
-    made <- tryCatch({
-      output <- utils::capture.output(do.call(reticulate::virtualenv_create, args), type = "output")
-      cat(output, file = log, sep = "\n", append = TRUE)
+    said <- character()
+    keep <- function(condition) {
+      said <<- c(said, conditionMessage(condition))
+      tryCatch(invokeRestart(if (inherits(condition, "warning")) "muffleWarning" else "muffleMessage"),
+               error = function(e) NULL)
+    }
+    made <- tryCatch(withCallingHandlers({
+      said <- c(said, utils::capture.output(do.call(reticulate::virtualenv_create, args), type = "output"))
       TRUE
-    }, error = function(e) conditionMessage(e))
+    }, warning = keep, message = keep), error = function(e) c(said, conditionMessage(e)))
+    cat(said, file = log, sep = "\n", append = TRUE)
     if (!isTRUE(made)) {
       fail(sprintf("Could not create the virtual environment \"%s\".", envname), output = made,
            hints = "Pass `python =` the path of a Python 3.10 or newer that has the `venv` module (on Debian and Ubuntu: apt install python3-venv).")

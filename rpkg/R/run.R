@@ -175,7 +175,14 @@ print.trapblur_run <- function(x, n = 10, ...) {
   if (length(shown) == 0) shown <- names(frame)
   if (nrow(frame) > 0) {
     cat("\n")
-    print(utils::head(frame[shown], n), row.names = FALSE, right = FALSE)
+    rows <- utils::head(frame[shown], n)
+    for (name in names(rows)) { # long reasons would wrap the table: the whole text is in x$reason
+      if (is.character(rows[[name]])) {
+        long <- !is.na(rows[[name]]) & nchar(rows[[name]]) > 48
+        rows[[name]][long] <- paste0(substr(rows[[name]][long], 1, 46), "...")
+      }
+    }
+    print(rows, row.names = FALSE, right = FALSE)
   }
   more <- c(
     if (nrow(frame) > n) sprintf("%d more rows", nrow(frame) - n),
