@@ -115,7 +115,7 @@ blur_people <- function(images, results, output, ..., threshold = 0.1, strength 
                         link_unchanged = FALSE, overwrite = FALSE, workers = NULL,
                         jpeg_mode = c("lossless", "reencode"), quiet = FALSE) {
   call <- sys.call()[1]
-  dots <- check_dots_unnamed(list(...), after = "output", call = call)
+  dots <- check_dots_unnamed(list(...), after = "output", guess = guess_detection_argument(NULL), call = call)
   images <- check_existing_dir(images, call = call)
   results <- check_existing_file(results, call = call)
   output <- check_output_dir(output, images, call = call)

@@ -11,7 +11,8 @@ require_detection <- function(tb, model, call) {
   invisible(status)
 }
 
-# What a value given by position to detect_people() or anonymise() was probably meant to be.
+# What a value given by position (after the required arguments) was probably meant to be; `results_arg`
+# names the argument for a .json file, if the function has one.
 guess_detection_argument <- function(results_arg) {
   function(value) {
     if (!is.character(value) || length(value) != 1 || is.na(value)) {
