@@ -28,6 +28,15 @@ options_error <- function(message, call = NULL) {
 #' `py_last_error()`; reticulate >= 1.29 signals the exception object itself. Both are handled.
 #' @noRd
 with_python_errors <- function(expr, call = NULL) {
+  # The core's log warnings during the call become R warnings (class trapblur_python_warning), in R terms.
+  helpers <- tryCatch(r_helpers(), error = function(e) NULL)
+  collector <- if (is.null(helpers)) NULL else tryCatch(helpers$collect_warnings(), error = function(e) NULL)
+  on.exit(if (!is.null(collector)) {
+    said <- tryCatch(unlist(helpers$collected_warnings(collector)), error = function(e) character())
+    for (message in r_wording(said)) {
+      rlang::warn(message, class = c("trapblur_python_warning", "trapblur_warning"), call = call)
+    }
+  }, add = TRUE)
   withCallingHandlers(
     expr,
     error = function(e) {
@@ -38,6 +47,15 @@ with_python_errors <- function(expr, call = NULL) {
       if (!is.null(converted)) stop(converted)
     }
   )
+}
+
+# The R package's own Python helpers (inst/r-helpers), once Python is started.
+r_helpers <- function() {
+  if (is.null(.trapblur$helpers)) {
+    .trapblur$helpers <- reticulate::import_from_path("trapblur_r_helpers", system.file("r-helpers", package = "trapblur"),
+                                                      convert = TRUE)
+  }
+  .trapblur$helpers
 }
 
 python_condition <- function(e, call = NULL) {

@@ -83,7 +83,7 @@ preview_blur <- function(run, n = 4, files = NULL, near = 2, seed = NULL, max_si
   }, numeric(1), USE.NAMES = FALSE)
 
   trapblur_module(call = call) # Python, started from the environment trapblur uses
-  helper <- reticulate::import_from_path("trapblur_r_preview", system.file("r-helpers", package = "trapblur"))
+  helper <- r_helpers()
   scratch <- tempfile("trapblur-preview-")
   dir.create(scratch)
   on.exit(unlink(scratch, recursive = TRUE), add = TRUE)

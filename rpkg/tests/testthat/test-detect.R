@@ -58,7 +58,7 @@ test_that("anonymise() shows a progress bar while detecting, then one while blur
   ex <- trapblur_example()
   # cli's "logger" handler writes each bar's life as lines: "<time> <id> 0/5 created", "... 5/5 terminated (done)"
   withr::local_options(cli.progress_show_after = 0, cli.progress_handlers_only = "logger")
-  log <- capture.output(res <- suppressWarnings(anonymise(ex$images, tempfile("shared-"), quiet = FALSE)),
+  log <- capture.output(res <- suppressMessages(suppressWarnings(anonymise(ex$images, tempfile("shared-")))),
                         type = "output")
   expect_s3_class(res, "trapblur_run")
   events <- regmatches(log, regexpr("(cli-[0-9-]+) ([0-9]+)/([0-9]+) (created|terminated \\(done\\))$", log))
@@ -94,11 +94,19 @@ test_that("list_models() and fetch_model(): a table, a progress bar, the checksu
   writeBin(as.raw(rep(1:255, 4000)), wrong)
   destination <- tempfile("models-")
   withr::local_options(cli.progress_show_after = 0, cli.progress_handlers_only = "logger")
+  warned <- character()
   log <- capture.output(
-    err <- tryCatch(fetch_model("md-v5a", url = paste0("file://", normalizePath(wrong)), destination = destination),
-                    error = identity),
+    err <- withCallingHandlers(
+      tryCatch(fetch_model("md-v5a", url = paste0("file://", normalizePath(wrong)), destination = destination),
+               error = identity),
+      trapblur_python_warning = function(w) {
+        warned <<- c(warned, conditionMessage(w))
+        invokeRestart("muffleWarning")
+      }),
     type = "output"
   )
+  # the core's log warnings (one per attempt) arrive as R warnings
+  expect_length(grep("has MD5 .* \\(attempt [12] of 2\\)", warned), 2)
   expect_s3_class(err, "trapblur_fetch_error")
   expect_match(conditionMessage(err), "expected ec1d7603ec8cf642d6e0cd008ba2be8c; nothing was installed", fixed = TRUE)
   expect_length(list.files(destination), 0)
