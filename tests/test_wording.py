@@ -7,13 +7,11 @@ import re
 from pathlib import Path
 
 import pytest
-
+from conftest import make_camera_jpeg, person, write_md
 from trapblur import OptionsError, blur_dataset
 from trapblur.cli import build_parser
 from trapblur.cli.common import SETTING, for_cli
 from trapblur.detection import ModelError, check_detection
-
-from conftest import make_camera_jpeg, person, write_md
 
 LIBRARY = Path(__file__).resolve().parents[1] / "python" / "trapblur"
 
@@ -53,7 +51,7 @@ def test_every_setting_a_message_names_is_a_flag_of_the_cli() -> None:
     parsers = [build_parser()]
     while parsers:  # every (sub-)command's flags
         parser = parsers.pop()
-        for action in parser._actions:  # noqa: SLF001 - argparse keeps them only there
+        for action in parser._actions:
             options.update(action.option_strings)
             if isinstance(action.choices, dict):
                 parsers.extend(action.choices.values())

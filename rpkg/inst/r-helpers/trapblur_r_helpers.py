@@ -40,7 +40,7 @@ class WarningCollector(logging.Handler):
         try:
             self.messages.append(record.getMessage())
         except Exception:  # noqa: BLE001 - a bad log call must not break the batch
-            pass
+            self.handleError(record)
 
 
 def collect_warnings() -> WarningCollector:
