@@ -26,12 +26,17 @@ cat(nrow(people), "person boxes;", sum(people$conf >= threshold), "at or above t
 # 2. Blur. Add "vehicle" to hide number plates: categories = c("person", "vehicle").
 res <- blur_people(images, results = results, output = output,
                    threshold = threshold, strength = 1, categories = "person")
-print(table(res$action))
+print(res)        # counts by action, output folder, report, settings
+summary(res)      # ... and why images were not written
 
 # 3. Images not written (withheld: not known to be safe; failed: could not be processed).
 #    Check them by hand before deciding to share them.
-problems <- res[res$action %in% c("withheld", "failed"), c("input", "action", "reason")]
+problems <- res[res$action %in% c("withheld", "failed"), c("file", "action", "reason")]
 if (nrow(problems) > 0) print(problems)
 
+# 4. Look before you share: blurred images next to their originals, and images with a person
+#    detected just under the threshold (written unblurred): lower the threshold if they hold people.
+if (requireNamespace("png", quietly = TRUE)) plot(res, n = 4)
+
 # The report is also saved next to the images, for the people you share with.
-cat("Report:", attr(res, "run")$report_csv, "\n")
+cat("Report:", attr(res, "report")$report_csv, "\n")

@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 export YOLO_OFFLINE=1
 # Detection is installed below: its R tests must run, not skip.
 export TRAPBLUR_REQUIRE_DETECTION=true
-# Also test install_trapblur() from this checkout, as an R user would run it (makes a venv; ~30 s).
+# Also install the R package from zero as README says, install_trapblur() from the copy of the core it
+# carries, and blur from a new R session (scripts/test_r_install.sh; makes a venv, pip installs: ~3-5 min).
 export TRAPBLUR_TEST_INSTALL=true
 bash scripts/setup_python.sh test,examples detection
 # System packages the tests use, from Debian (each is what a user of that feature has too):

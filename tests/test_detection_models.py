@@ -47,7 +47,7 @@ def test_registered_weights_are_found_in_model_dir_then_cache(tmp_path):
 
 def test_missing_registered_model_says_how_to_get_it(tmp_path):
     env = {"TRAPBLUR_CACHE_DIR": str(tmp_path)}
-    with pytest.raises(ModelError, match=r"trapblur models fetch md-v5b"):
+    with pytest.raises(ModelError, match=r"trapblur\.fetch_model\('md-v5b'\)"):
         resolve_model("md-v5b", env)
 
 

@@ -98,7 +98,7 @@ res <- withCallingHandlers(
   trapblur_withheld_warning = function(w) { warned <<- conditionMessage(w); invokeRestart("muffleWarning") })
 out <- list(input = res$input, output = res$output, action = as.character(res$action),
             regions = res$regions, classes = lapply(res, function(col) class(col)[1]),
-            results_json = attr(res, "run")$results_json, warned = warned)
+            results_json = attr(res, "report")$results_json, warned = warned)
 """
 
 
@@ -187,8 +187,13 @@ def test_round_trip_through_rpy2(dataset: dict[str, str]) -> None:
         import rpy2  # noqa: F401
     except ImportError:
         skip_or_fail("rpy2 is not installed (pip install 'rpy2>=3.5.13,<3.6')")
+    # rpy2 releases the GIL while R runs, and reticulate 1.28 (Debian 12's) finalises the Python objects R
+    # drops without taking it back: an R garbage collection during the call then crashes the process
+    # ("PyThreadState_Get: ... the GIL is released"; rstudio/reticulate#208). Start the embedded R with a
+    # heap large enough that this short run never collects.
+    env = {**r_environment(), "R_NSIZE": "20000000", "R_VSIZE": "2000M"}
     run = subprocess.run([sys.executable, "-c", RPY2_CHILD, json.dumps(dataset, ensure_ascii=False), str(RPKG), R_BLUR],
-                         capture_output=True, text=True, env=r_environment(), timeout=300)
+                         capture_output=True, text=True, env=env, timeout=300)
     lines = [line.strip() for line in run.stdout.splitlines() if line.strip().startswith("ROUNDTRIP")]
     assert run.returncode == 0 and lines, run.stdout + run.stderr
     out = json.loads(lines[-1][len("ROUNDTRIP"):])

@@ -29,7 +29,8 @@ def check_number(name: str, value: Any, *, low: float, high: float, low_open: bo
     ok = _is_real(value) and (value > low if low_open else value >= low) and value <= high
     if not ok:
         bound = f"greater than {low:g}" if low_open else f"at least {low:g}"
-        raise OptionsError(f"{name} must be a number {bound} and at most {high:g}, not {value!r}")
+        raise OptionsError(f"{name} must be a number {bound} and at most {high:g}, not {value!r}",
+                           argument=_argument(name))
     return float(value)
 
 
@@ -39,7 +40,8 @@ def check_whole(name: str, value: Any, *, low: int = 1, none_means: str | None =
         return None
     if not (isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= low):
         alternative = f" or None ({none_means})" if none_means is not None else ""
-        raise OptionsError(f"{name} must be a whole number of at least {low}{alternative}, not {value!r}")
+        raise OptionsError(f"{name} must be a whole number of at least {low}{alternative}, not {value!r}",
+                           argument=_argument(name))
     return int(value)
 
 
@@ -49,7 +51,7 @@ def check_flag(name: str, value: Any) -> bool:
         return value
     if isinstance(value, np.bool_):
         return bool(value)
-    raise OptionsError(f"{name} must be True or False, not {value!r}")
+    raise OptionsError(f"{name} must be True or False, not {value!r}", argument=_argument(name))
 
 
 def check_path(name: str, value: Any, *, none_ok: bool = False) -> Path | None:
@@ -68,7 +70,8 @@ def check_path(name: str, value: Any, *, none_ok: bool = False) -> Path | None:
         what = f"{type(value).__name__} {value!r}"
     extra = " (decode bytes with os.fsdecode() first)" if isinstance(value, bytes) else ""
     allowed = " or None" if none_ok else ""
-    raise OptionsError(f"{name} must be a path (a str or pathlib.Path){allowed}, not {what}{extra}")
+    raise OptionsError(f"{name} must be a path (a str or pathlib.Path){allowed}, not {what}{extra}",
+                       argument=_argument(name))
 
 
 def check_text(name: str, value: Any, *, none_ok: bool = False) -> str | None:
@@ -77,11 +80,18 @@ def check_text(name: str, value: Any, *, none_ok: bool = False) -> str | None:
         return None
     if isinstance(value, str) and value.strip():
         return value
-    raise OptionsError(f"{name} must be a non-empty string{' or None' if none_ok else ''}, not {value!r}")
+    raise OptionsError(f"{name} must be a non-empty string{' or None' if none_ok else ''}, not {value!r}",
+                       argument=_argument(name))
 
 
 def check_callback(name: str, value: Any) -> Callable[..., Any] | None:
     """None, or something that can be called (a progress callback)."""
     if value is None or callable(value):
         return value
-    raise OptionsError(f"{name} must be a function called as {name}(done, total), or None, not {value!r}")
+    raise OptionsError(f"{name} must be a function called as {name}(done, total), or None, not {value!r}",
+                       argument=_argument(name))
+
+
+def _argument(name: str) -> str:
+    """The keyword argument a checked value belongs to ("threshold for person" -> "threshold")."""
+    return name.split()[0]

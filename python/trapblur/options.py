@@ -85,11 +85,13 @@ def _check_categories(categories: Any) -> tuple[str, ...]:
     if isinstance(categories, str):
         categories = [categories]
     if not isinstance(categories, Sequence) or not categories:
-        raise OptionsError("categories must be a non-empty list of category names, like ['person']")
+        raise OptionsError("categories must be a non-empty list of category names, like ['person']",
+                           argument="categories")
     names = []
     for name in categories:
         if not isinstance(name, str) or not name.strip():
-            raise OptionsError(f"categories must be names like 'person' or 'vehicle', got {name!r}")
+            raise OptionsError(f"categories must be names like 'person' or 'vehicle', got {name!r}",
+                               argument="categories")
         names.append(canonical_category(name))
     return tuple(dict.fromkeys(names))
 
@@ -102,14 +104,15 @@ def _check_thresholds(threshold: Any, categories: tuple[str, ...]) -> dict[str, 
             if name in given and given[name] != value:
                 raise OptionsError(
                     f"two thresholds are given for {name} ({given[name]!r} and {value!r}, the second as "
-                    f"{str(key)!r}); give one"
+                    f"{str(key)!r}); give one", argument="threshold",
                 )
             given[name] = value
         unknown = sorted(set(given) - set(categories))
         if unknown:
             raise OptionsError(
                 f"a threshold is given for {', '.join(unknown)}, which is not among the categories to blur "
-                f"({', '.join(categories)}); add it to categories or remove its threshold"
+                f"({', '.join(categories)}); add it to categories or remove its threshold",
+                argument="threshold",
             )
         thresholds = {c: given.get(c, DEFAULT_THRESHOLD) for c in categories}
     else:
@@ -135,4 +138,4 @@ def weak_blur_message(strength: float) -> str:
 
 def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
     if value not in choices:
-        raise OptionsError(f"{name} must be one of {', '.join(choices)}, not {value!r}")
+        raise OptionsError(f"{name} must be one of {', '.join(choices)}, not {value!r}", argument=name)

@@ -149,7 +149,7 @@ def check_results_argument(results: Any) -> Path | Results:
     if isinstance(results, Mapping):
         raise OptionsError(
             "results must be the path of a MegaDetector results file or a trapblur.Results, not a dict; "
-            "for a parsed document use trapblur.results.results_from_dict(document)"
+            "for a parsed document use trapblur.results.results_from_dict(document)", argument="results",
         )
     path = check_path("results", results)
     assert path is not None
@@ -491,7 +491,7 @@ def _decide(file: ImageFile, settings: RunSettings) -> str | tuple:
     if entry is None:
         if settings.copy_unlisted:
             return ()
-        return "not in the results file, so not known to be person-free (copy_unlisted / --copy-unlisted copies such images)"
+        return "not in the results file, so not known to be person-free (copy_unlisted=True copies such images)"
     if not entry.processed:
         return f"the detector could not process it ({entry.failure})"
     return entry.detections or ()
@@ -688,7 +688,7 @@ def _lock_output(output_root: Path, state: Path, fingerprint: dict[str, Any], ov
     if foreign and not ours and not overwrite:
         raise OutputFolderError(
             f"{output_root}: the output folder is not empty and was not made by trapblur; "
-            "choose an empty or new folder (or overwrite=True / --overwrite to write into it anyway)"
+            "choose an empty or new folder (or overwrite=True to write into it anyway)"
         )
     with _writing(output_root, "create the output folder"):
         output_root.mkdir(parents=True, exist_ok=True)
@@ -704,7 +704,7 @@ def _lock_output(output_root: Path, state: Path, fingerprint: dict[str, Any], ov
                 raise OutputFolderError(
                     f"{output_root}: this folder was made with other settings "
                     f"({_difference(before, fingerprint)}). Resuming would mix the two: "
-                    "use overwrite=True (--overwrite) to redo every image, or choose a new output folder"
+                    "use overwrite=True to redo every image, or choose a new output folder"
                 )
     except BaseException:
         lock.release()
@@ -725,7 +725,7 @@ def _read_state(settings_file: Path, overwrite: bool) -> dict[str, Any] | None:
             return None
         raise OutputFolderError(
             f"{settings_file}: the state of an earlier run cannot be read ({exc}); use overwrite=True "
-            "(--overwrite) to redo every image, or choose a new output folder"
+            "to redo every image, or choose a new output folder"
         ) from None
 
 

@@ -19,7 +19,8 @@ JPEG_MODES = ("lossless", "reencode")
 
 def check_jpeg_mode(jpeg_mode: str) -> None:
     if jpeg_mode not in JPEG_MODES:
-        raise OptionsError(f"jpeg_mode must be one of {', '.join(JPEG_MODES)}, not {jpeg_mode!r}")
+        raise OptionsError(f"jpeg_mode must be one of {', '.join(JPEG_MODES)}, not {jpeg_mode!r}",
+                           argument="jpeg_mode")
 
 
 def blur_image(
@@ -41,12 +42,14 @@ def blur_image(
     """
     check_jpeg_mode(jpeg_mode)
     if not isinstance(data, (bytes, bytearray, memoryview)):
-        raise OptionsError(f"data must be the image file's bytes, not {type(data).__name__}")
+        raise OptionsError(f"data must be the image file's bytes, not {type(data).__name__}", argument="data")
     if isinstance(detections, (str, bytes)) or not isinstance(detections, Sequence) \
             or not all(isinstance(d, Detection) for d in detections):
-        raise OptionsError("detections must be a list of trapblur.Detection (for example an ImageEntry's detections)")
+        raise OptionsError("detections must be a list of trapblur.Detection (for example an ImageEntry's detections)",
+                           argument="detections")
     if options is not None and not isinstance(options, BlurOptions):
-        raise OptionsError(f"options must be a trapblur.BlurOptions or None, not {type(options).__name__}")
+        raise OptionsError(f"options must be a trapblur.BlurOptions or None, not {type(options).__name__}",
+                           argument="options")
     options = options or BlurOptions()
     source = inspect_image(bytes(data))
     frames = box_frames(identify_box_source(results_info), source.evidence, source.format, source.colour_components)

@@ -1,64 +1,117 @@
 #' Blur the people in a folder of camera-trap images
 #'
 #' Reads the detections of a MegaDetector results file, blurs every box of the chosen `categories`
-#' whose confidence reaches `threshold`, and writes a copy of the image tree to `output`. Images
-#' without such a box are copied unchanged. An image the results do not vouch for (the detector failed
-#' on it, or it is not listed and `copy_unlisted = FALSE`) is **withheld**: not written, because it is not
-#' known to be safe. The originals are never modified.
+#' whose confidence reaches `threshold`, and writes a copy of the image tree to `output`: the same
+#' folders and file names, the metadata (EXIF dates and all) kept as it was. Images without such a box
+#' are copied byte for byte. An image the results do not vouch for (the detector failed on it, or it is
+#' not listed and `copy_unlisted = FALSE`) is **withheld**: not written, because it is not known to be
+#' safe. The originals are never modified, and nothing is written inside `images`.
 #'
-#' @details Actions: `blurred` (written with every selected box hidden), `copied` (written unchanged:
-#'   nothing to hide), `withheld` (not written because not known to be safe: not in the results, the
-#'   detector failed on it, unsupported file type), `failed` (not written: reading, editing or writing it
-#'   went wrong, or its results entry is malformed: the reason names the entry's index and field),
-#'   `missing` (listed in the results but not in the folder, or its path could name two images),
-#'   `refused` (listed with a path outside the image folder, or in another folder on this computer:
-#'   never read), `malformed` (a results entry too broken to name a file; `input` is its position,
-#'   `images[N]`), `ignored` (not an image).
+#' Re-running the same call resumes an interrupted run. Running it again with other settings into the
+#' same `output` is refused (the folder would mix two policies) unless `overwrite = TRUE`.
+#'
+#' @details What each `action` means:
+#'   * `blurred`: written, with every selected box hidden;
+#'   * `copied`: written unchanged, byte for byte (nothing above the threshold to hide);
+#'   * `withheld`: not written, because it is not known to be safe: not in the results, the detector
+#'     failed on it, a video, an unsupported format, listed twice with different detections, changed
+#'     since trapblur's detector looked at it, or an image in its metadata that could not be re-rendered
+#'     or removed;
+#'   * `failed`: not written, because reading, decoding, editing or writing it went wrong (a truncated or
+#'     empty file), or its results entry is malformed (the reason names the entry's index and field);
+#'   * `missing`: listed in the results, but not in the folder (or its path could name two images);
+#'   * `refused`: listed with a path outside the image folder (`../x.jpg`), or in another folder on this
+#'     computer: never read;
+#'   * `malformed`: a results entry too broken to name a file (`input` is its position, `images[N]`);
+#'   * `ignored`: not an image (text files, spreadsheets): not written.
 #'
 #'   Category names are read through synonyms, whatever their case: `"people"`, `"human"` or
 #'   `"homo sapiens"` mean `"person"`, `"cars"` or `"truck"` mean `"vehicle"`. A category that the
 #'   results file does not define is an error (class `trapblur_options_error`) naming what it defines,
 #'   and so are results that list none of the images in `images`.
+#'
+#'   Beside the images, `output` holds `trapblur_report.csv` (the same table, for the people you share
+#'   with) and `trapblur_results.json`, a MegaDetector results file for the shared images.
+#'
 #' @param images Folder of images (searched recursively). Windows paths (`"D:/cameras/2024"` or
 #'   `"D:\\cameras\\2024"`), spaces and non-ASCII characters are fine.
 #' @param results Path of the MegaDetector batch-output JSON file for `images` (any format version, and
-#'   the variants written by PyTorch-Wildlife and animl).
-#' @param output Folder to write the anonymised copy to; created if needed. Must differ from `images`.
-#' @param threshold Lowest confidence of a box to blur: one number between 0 and 1, or a named vector per
-#'   category such as `c(person = 0.1, vehicle = 0.3)`. Low values blur more (safer for privacy);
-#'   MegaDetector's own "conservative" threshold for MDv5 is 0.05.
-#' @param strength Blur strength, a number greater than 0 and at most 10; 1 is the default
-#'   privacy-grade blur, larger is stronger. Below 1 a warning of class `trapblur_weak_blur_warning` says
-#'   the blur is weaker than privacy-grade (weak blurs can be undone by learned models).
-#' @param categories Detection categories to hide, by name: `"person"`, and `"vehicle"` for number plates.
-#' @param padding Fraction of each box's size added around it (between 0 and 1).
-#' @param shape Shape of the blurred region: `"rectangle"` or `"ellipse"`.
-#' @param method How regions are hidden: `"gaussian"` blur, `"pixelate"`, or `"fill"` (solid colour).
-#' @param copy_unlisted If `TRUE`, copy images that the results file does not list; if `FALSE` (default)
-#'   withhold them.
-#' @param link_unchanged If `TRUE`, hard-link unchanged images into `output` instead of copying them
-#'   (faster, no extra disk space; same file system only).
-#' @param overwrite If `TRUE`, replace files already in `output`.
-#' @param workers Number of parallel workers, or `NULL` to choose automatically.
-#' @param jpeg_mode How blurred JPEGs are written: `"lossless"` (default) rewrites only the 8x8 blocks a
-#'   blurred region touches, so the rest keeps its exact image data (the blurred area rounds out to whole
-#'   blocks; files that cannot be edited so are re-encoded); `"reencode"` decodes and re-encodes the
-#'   photograph with its own quantisation tables and subsampling. The `encoding` column of the result says
-#'   which path each image took.
+#'   the variants written by PyTorch-Wildlife and animl). Its paths are matched to the files in `images`
+#'   as [read_md_results()] describes.
+#' @param output Folder to write the shareable copy to; created if needed. It must not be `images`, nor
+#'   be inside it, nor contain it.
+#' @param ... These must be empty, or name further options of the Python function behind this one
+#'   (`trapblur.blur_dataset()`), for options this R package does not list yet. Every argument after
+#'   `output` must be named: `blur_people(images, results, output, threshold = 0.2)`.
+#' @param threshold Lowest confidence of a box to blur: one number between 0 and 1, or one per category,
+#'   such as `c(person = 0.05, vehicle = 0.3)` (a category without its own threshold gets 0.1). Lower
+#'   blurs more boxes: more animals blurred by mistake, fewer people missed. MegaDetector v5 calls 0.2
+#'   *typical* and 0.05 *conservative*; the default, 0.1, sits between them because a missed person cannot
+#'   be un-shared. Use 0.05 for public releases.
+#' @param strength How strong the blur is, relative to each box: the blur's radius (Gaussian sigma) is
+#'   `strength` times the box's longest side divided by 8, so a distant hiker 80 px tall gets 10 px and a
+#'   face filling the frame hundreds, and both end up equally unrecognisable. At the default 1, faces,
+#'   clothing patterns and body details are gone and only a soft silhouette remains; 2 is twice as strong
+#'   (up to 10). Do not go below 1 for shared data: a person model still found faces after a blur of
+#'   strength 0.5, and weak blurs can be undone by learned models. Below 1 a warning of class
+#'   `trapblur_weak_blur_warning` says so.
+#' @param categories Which detection categories to hide, by name: `"person"` (default); add `"vehicle"` to
+#'   hide number plates, as in `c("person", "vehicle")`.
+#' @param padding How much each box grows before it is blurred, as a fraction of its size: 0.1 (default)
+#'   adds 10% of the box's width on the left and on the right and 10% of its height above and below,
+#'   because detector boxes are often tight around hair, elbows and feet. Between 0 and 1. A box that then
+#'   stops within 2% of the image's edge is extended to the edge.
+#' @param shape `"rectangle"` (default) hides the whole padded box; `"ellipse"` hides the ellipse inside
+#'   it, which looks less blocky but leaves the box's corners sharp.
+#' @param method How regions are hidden: `"gaussian"` (default) a smooth blur, `"pixelate"` a mosaic
+#'   whose cells are twice the blur radius wide, `"fill"` a black box (whatever the `strength`).
+#' @param copy_unlisted Images the results file does not list are withheld by default, because nobody
+#'   checked them for people. `TRUE` copies them unchanged instead; use it only when you know those images
+#'   are safe.
+#' @param link_unchanged If `TRUE`, images with nothing to blur are hard-linked into `output` instead of
+#'   copied: faster and no extra disk space (same disk only; elsewhere they are copied), but do not edit
+#'   those output files in place: the originals would change too.
+#' @param overwrite If `TRUE`, redo every image, even those an earlier run into `output` finished, and
+#'   accept an `output` that holds a run made with other settings (or files trapblur did not make).
+#' @param workers Number of images processed at the same time, or `NULL` (default) for the number of CPU
+#'   cores.
+#' @param jpeg_mode How blurred JPEGs are written. `"lossless"` (default) rewrites only the 8x8-pixel
+#'   blocks a blurred region touches, so every other block of the photograph (the scientific record)
+#'   keeps its exact image data; the blurred area therefore rounds out to whole 8 or 16 px blocks. Files
+#'   that cannot be edited that way (CMYK, arithmetic-coded, 12-bit) are re-encoded instead.
+#'   `"reencode"` decodes and re-encodes the whole photograph with its own quality settings (no visible
+#'   loss, but not bit-exact). The `encoding` column says which way each image was written.
 #' @param corrections `NULL`, or the path of a reviewer's corrections file (`corrections.csv`, as saved by
 #'   the page of [review_run()]): its boxes are blurred whatever the threshold, and its "blur-image" and
 #'   "withhold" rows hide or keep out whole images. The `correction` column says what it did to each image;
 #'   a re-run with a new or changed file redoes only the images it touches.
-#' @param quiet If `TRUE`, show no progress bar or summary. Warnings about withheld or failed images are
-#'   still given (wrap in [suppressWarnings()] to silence them).
-#' @return A data frame with one row per image, read from the run's CSV report: `input` and `output`
-#'   (paths relative to `images` and `output`; `output` is `NA` for images not written), `action` (a
-#'   factor with levels `blurred`, `copied`, `withheld`, `failed`, `missing`, `refused`, `malformed`,
-#'   `ignored`; see Details), `regions` (number of regions hidden), `max_person_conf` (highest person confidence in the results, `NA` if none) and `reason`,
-#'   plus any further columns the core writes. The attribute `"run"` holds a list with `output`,
-#'   `report_csv`, `results_json`, `counts` (a named integer vector), `total`, `elapsed_s`,
-#'   `images_per_second`, `matched_by_trailing_part` (results entries from another computer matched by
-#'   the end of their path) and `warnings` (the run's warnings, as text).
+#' @param quiet If `TRUE`, show no progress bar and no summary. Warnings about withheld or failed images
+#'   are still given (wrap the call in [suppressWarnings()] to silence them).
+#' @return A `trapblur_run`: a data frame (dplyr, `table()`, `merge()` and `write.csv()` work on it as on
+#'   any data frame) with one row per file, read from the run's report. Its columns:
+#'   * `file`: the image's path relative to `images`, with forward slashes: the same key as the `file`
+#'     column of [read_md_results()], so `merge(res, read_md_results(results), by = "file")` joins them;
+#'   * `input`: the path as the report writes it (relative to `images`);
+#'   * `output`: its path relative to `output`, or `NA` when it was not written;
+#'   * `action`: a factor, see Details;
+#'   * `regions`: how many regions were hidden;
+#'   * `max_person_conf`: the highest person confidence in the results, blurred or not (`NA` if none);
+#'   * `encoding`: how the output file was made: `"copy"` (byte for byte), `"link"` (hard link),
+#'     `"lossless"` (only the blurred blocks rewritten), `"reencode"` (the whole JPEG, or PNG/TIFF,
+#'     encoded again); `NA` when nothing was written;
+#'   * `reason`: why an image was withheld or failed (`NA` otherwise);
+#'   * `correction`: what a reviewer's corrections file did to the image (`NA` when nothing);
+#'   * `input_sha256`, `entry_sha256`: the SHA-256 of the input bytes and of the results entry the output
+#'     was made from (a re-run redoes an image when either changed);
+#'   * any further column a newer Python core writes, as it is.
+#'
+#'   `print()` shows what happened in a few lines, `summary()` the counts, reasons and settings, and
+#'   `plot()` ([preview_blur()]) before/after pictures. `attr(res, "report")` holds the run's report (a list
+#'   with `output`, `report_csv`, `results_json`, `counts`, `total`, `processed`, `elapsed_s`, `reasons`,
+#'   `warnings`, `matched_by_trailing_part`, ...) and `attr(res, "settings")` the settings it was made
+#'   with. Each of the run's `warnings` (few of the folder's images listed in the results, paths matched
+#'   from another computer's folder of another name) is also given as an R warning of class
+#'   `trapblur_run_warning`.
 #'
 #'   Withheld and failed images are reported with a warning of class `trapblur_withheld_warning`.
 #'   What the run says must be checked before sharing (under half of the images listed in the results,
@@ -66,22 +119,26 @@
 #'   `trapblur_run_warning`, one per message, before the others.
 #'   Errors are conditions of class `trapblur_error` and a subclass such as
 #'   `trapblur_options_error`, `trapblur_results_format_error` or `trapblur_output_folder_error`.
-#' @seealso [read_md_results()] to look at the detections first, [anonymise()] to detect and blur in one
-#'   step, [trapblur_example()] for a small dataset to try.
+#' @seealso [read_md_results()] to look at the detections first, [preview_blur()] to look at the result,
+#'   [anonymise()] to detect and blur in one step, [trapblur_example()] for a small dataset to try.
 #' @export
 #' @examples
 #' ex <- trapblur_example()
 #' if (trapblur_available()) {
 #'   res <- blur_people(ex$images, results = ex$results, output = ex$output, threshold = 0.2)
+#'   res
 #'   table(res$action)
-#'   res[res$action == "withheld", c("input", "reason")]
+#'   res[res$action == "withheld", c("file", "reason")]
+#'   # the detections next to what was done
+#'   merge(res[c("file", "action")], read_md_results(ex$results), by = "file")
 #' }
-blur_people <- function(images, results, output, threshold = 0.1, strength = 1, categories = "person",
+blur_people <- function(images, results, output, ..., threshold = 0.1, strength = 1, categories = "person",
                         padding = 0.1, shape = c("rectangle", "ellipse"),
                         method = c("gaussian", "pixelate", "fill"), copy_unlisted = FALSE,
                         link_unchanged = FALSE, overwrite = FALSE, workers = NULL,
                         jpeg_mode = c("lossless", "reencode"), corrections = NULL, quiet = FALSE) {
   call <- sys.call()[1]
+  dots <- check_dots_unnamed(list(...), after = "output", guess = guess_detection_argument(NULL), call = call)
   images <- check_existing_dir(images, call = call)
   results <- check_existing_file(results, call = call)
   corrections <- corrections_argument(corrections, call = call)
@@ -94,10 +151,15 @@ blur_people <- function(images, results, output, threshold = 0.1, strength = 1, 
 
   tb <- trapblur_module(call = call)
   silence_python_weak_blur_warning(tb)
-  args <- c(list(images, results, output), options, corrections,
+  dots <- check_dots_known(dots, tb$blur_dataset, "blur_people",
+                           taken = c("images", "results", "output", names(options), "corrections", "progress"),
+                           call = call)
+  args <- c(list(images, results, output), options, corrections, dots,
             list(progress = progress_callback(quiet, "Blurring", envir = environment())))
   report <- with_python_errors(do.call(tb$blur_dataset, args), call = call)
-  run_report_frame(report, quiet = quiet, verb = "Blurred")
+  settings <- c(list(`function` = "blur_people", images = images, results = results, output = output),
+                options, corrections, dots)
+  new_trapblur_run(report, settings, quiet = quiet)
 }
 
 # The blur options shared by blur_people() and anonymise(), checked and in plain Python types.
@@ -138,84 +200,4 @@ silence_python_weak_blur_warning <- function(tb) {
     reticulate::import("warnings")$filterwarnings("ignore", category = tb$WeakBlurWarning)
   }
   invisible(NULL)
-}
-
-report_actions <- c("blurred", "copied", "withheld", "failed", "missing", "refused", "malformed", "ignored")
-
-report_col_classes <- c(input = "character", output = "character", action = "character",
-                        regions = "integer", max_person_conf = "numeric", reason = "character",
-                        encoding = "character", correction = "character", input_sha256 = "character",
-                        entry_sha256 = "character")
-
-# The per-image data frame, read from the CSV the core wrote (not passed as big lists through reticulate).
-# `encoding = "UTF-8"`, not `fileEncoding`: a file name that is not valid UTF-8 (possible on Linux) is
-# written as its raw bytes, and re-encoding through fileEncoding would stop reading at that row.
-read_report_csv <- function(path) {
-  header <- names(utils::read.csv(path, nrows = 1, check.names = FALSE, encoding = "UTF-8"))
-  col_classes <- rep("character", length(header))
-  names(col_classes) <- header
-  known <- intersect(header, names(report_col_classes))
-  col_classes[known] <- report_col_classes[known]
-  frame <- utils::read.csv(path, colClasses = col_classes, check.names = FALSE, na.strings = "",
-                           encoding = "UTF-8", stringsAsFactors = FALSE)
-  for (name in setdiff(header, names(report_col_classes))) {
-    frame[[name]] <- utils::type.convert(frame[[name]], as.is = TRUE, na.strings = "")
-  }
-  if ("action" %in% names(frame)) {
-    frame$action <- factor(frame$action, levels = union(report_actions, unique(stats_na_omit(frame$action))))
-  }
-  frame
-}
-
-stats_na_omit <- function(x) x[!is.na(x)]
-
-run_report_frame <- function(report, quiet, verb) {
-  py_field <- function(name, empty = NULL) {
-    value <- tryCatch(reticulate::py_get_attr(report, name, silent = TRUE), error = function(e) NULL)
-    if (inherits(value, "python.builtin.object")) value <- reticulate::py_to_r(value)
-    value %||% empty
-  }
-  counts <- unlist(py_field("counts", list()))
-  storage.mode(counts) <- "integer"
-  run <- list(
-    output = as.character(py_field("output", NA_character_)),
-    report_csv = as.character(py_field("report_csv", NA_character_)),
-    results_json = as.character(py_field("results_json", NA_character_)),
-    counts = counts,
-    total = as.integer(py_field("total", NA_integer_)),
-    elapsed_s = as.double(py_field("elapsed_s", NA_real_)),
-    images_per_second = as.double(py_field("images_per_second", NA_real_)),
-    matched_by_trailing_part = as.integer(py_field("matched_by_trailing_part", 0L)),
-    warnings = as.character(unlist(py_field("warnings", list())))
-  )
-  frame <- read_report_csv(run$report_csv)
-  attr(frame, "run") <- run
-  count <- function(action) if (action %in% names(counts)) counts[[action]] else 0L
-
-  # The core's own warnings first: they say whether the results fit the folder at all.
-  for (message in run$warnings) {
-    cli::cli_warn("{message}", class = "trapblur_run_warning")
-  }
-
-  if (!quiet) {
-    parts <- vapply(names(counts)[counts > 0], function(a) sprintf("%d %s", counts[[a]], a), character(1))
-    cli::cli_inform(c(
-      v = "{verb} {count('blurred')} image{?s} of {run$total} in {format(round(run$elapsed_s, 1), nsmall = 1)} s ({paste(parts, collapse = ', ')}).",
-      i = "Output: {.path {run$output}}; report: {.path {run$report_csv}}."
-    ), class = "trapblur_summary_message")
-  }
-  not_written <- count("withheld") + count("failed")
-  if (not_written > 0) {
-    how <- c(withheld = "withheld (not known to be safe)", failed = "failed")
-    how <- vapply(names(how)[c(count("withheld"), count("failed")) > 0],
-                  function(a) sprintf("%d %s", count(a), how[[a]]), character(1))
-    cli::cli_warn(c(
-      "{not_written} image{?s} {?was/were} not written to the output: {paste(how, collapse = ', ')}.",
-      i = "See the {.field reason} column: {.code res[res$action %in% c(\"withheld\", \"failed\"), ]}."
-    ), class = "trapblur_withheld_warning")
-  }
-  if (count("missing") > 0 && !quiet) {
-    cli::cli_inform(c(i = "{count('missing')} image{?s} listed in the results {?was/were} not found in the images folder."))
-  }
-  frame
 }

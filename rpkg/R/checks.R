@@ -144,6 +144,17 @@ check_existing_dir <- function(x, arg = deparse(substitute(x)), call = NULL) {
   enc2utf8(path)
 }
 
+check_existing_path <- function(x, arg = deparse(substitute(x)), call = NULL) {
+  force(arg)
+  x <- check_string(x, arg = arg, call = call)
+  path <- path.expand(x)
+  if (!file.exists(path)) {
+    options_error(sprintf("`%s` must be an existing folder of images (or one image); \"%s\" does not exist.", arg, x),
+                  call = call)
+  }
+  enc2utf8(path)
+}
+
 check_existing_file <- function(x, arg = deparse(substitute(x)), call = NULL) {
   force(arg)
   x <- check_string(x, arg = arg, call = call)
@@ -170,4 +181,84 @@ check_output_dir <- function(x, images, arg = "output", call = NULL) {
                           arg, x), call = call)
   }
   path
+}
+
+# `...` of the user-facing functions: every argument after the required ones must be named, so that a
+# value given by position never lands in the wrong argument (detect_people(images, "det.json") would
+# otherwise pass a results file as the model). `guess(value)` may name the argument the value was
+# probably meant for. Checked in R, before Python is started.
+check_dots_unnamed <- function(dots, after, guess = function(value) NULL, call = NULL) {
+  if (length(dots) == 0) {
+    return(dots)
+  }
+  nms <- names(dots) %||% rep("", length(dots))
+  unnamed <- which(!nzchar(nms))
+  if (length(unnamed) > 0) {
+    value <- dots[[unnamed[[1]]]]
+    meant <- guess(value)
+    shown <- if (is.atomic(value) && length(value) == 1) deparse(value) else NULL
+    options_error(c(
+      sprintf("Every argument after `%s` must be named, but %s is not.", after, describe_value(value)),
+      i = if (!is.null(meant) && !is.null(shown)) {
+        sprintf("Did you mean `%s = %s`?", meant, shown)
+      } else {
+        "Name it, like `name = value`; the function's help page lists the names."
+      }
+    ), call = call)
+  }
+  lapply(dots, plain_python_value)
+}
+
+# An R value as Python should get it: NA as None (reticulate would pass the string "NA"), and a whole
+# number such as `batch_size = 4` (a double in R) as a Python int; Python accepts an int wherever a float
+# is expected, not the other way round.
+plain_python_value <- function(v) {
+  if (length(v) == 1 && is.atomic(v) && is.na(v)) {
+    return(NULL)
+  }
+  if (is.double(v) && length(v) == 1 && is.finite(v) && v == round(v) && abs(v) < .Machine$integer.max) {
+    return(as.integer(v))
+  }
+  v
+}
+
+# Named `...` must be keyword arguments of the Python function `fn` that the R function does not set
+# itself; an unknown name is an R error (not Python's TypeError), with the nearest argument suggested.
+check_dots_known <- function(dots, fn, r_name, taken = character(), call = NULL) {
+  if (length(dots) == 0) {
+    return(dots)
+  }
+  params <- python_parameters(fn)
+  known <- setdiff(params$names, taken)
+  r_formals <- setdiff(names(formals(get(r_name, mode = "function"))), "...")
+  for (name in names(dots)) {
+    if (name %in% taken || name %in% r_formals) {
+      options_error(sprintf("`%s` is given twice, or is set by `%s()` itself.", name, r_name), call = call)
+    }
+    if (!params$any_keyword && !name %in% known) {
+      near <- c(r_formals, known)
+      near <- near[startsWith(near, name) | utils::adist(name, near)[1, ] <= max(2, nchar(name) %/% 3)]
+      options_error(c(
+        sprintf("`%s` is not an argument of `%s()`.", name, r_name),
+        i = if (length(near) > 0) sprintf("Did you mean `%s`?", near[[1]]) else sprintf("See `?%s` for its arguments.", r_name)
+      ), call = call)
+    }
+  }
+  dots
+}
+
+# Keyword parameter names of a Python function, and whether it takes **kwargs.
+python_parameters <- function(fn) {
+  code <- "
+def trapblur_r_parameters(fn):
+    import inspect
+    params = inspect.signature(fn).parameters.values()
+    names = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    return {'names': names, 'any_keyword': any(p.kind == p.VAR_KEYWORD for p in params)}
+"
+  if (is.null(.trapblur$parameters)) {
+    .trapblur$parameters <- reticulate::py_run_string(code, local = TRUE, convert = TRUE)$trapblur_r_parameters
+  }
+  out <- .trapblur$parameters(fn)
+  list(names = as.character(unlist(out$names)), any_keyword = isTRUE(out$any_keyword))
 }

@@ -1,4 +1,4 @@
-# Finding, starting and installing the Python core.
+# Finding and starting the Python core (installing it: install.R).
 #
 # Nothing here runs at library(trapblur): Python starts on the first call that needs it
 # (blur_people(), detect_people(), anonymise(), trapblur_available(), trapblur_config()).
@@ -78,10 +78,14 @@ trapblur_module <- function(call = NULL) {
   module <- tryCatch(
     reticulate::import("trapblur", convert = TRUE),
     error = function(e) {
+      hint <- switch(candidate$source,
+        "this R session" = " (Python was already started in this R session, by reticulate or another package: restart R).",
+        "RETICULATE_PYTHON" = " (unset RETICULATE_PYTHON to use the environment install_trapblur() makes).",
+        " (remake the environment with `trapblur::install_trapblur(force = TRUE)`, then restart R)."
+      )
       python_missing_error(sprintf(
         "Python \"%s\" (from %s) cannot import trapblur: %s%s",
-        reticulate::py_exe(), candidate$source, first_line(conditionMessage(e)),
-        if (identical(candidate$source, "this R session")) " (Python was already started in this R session: restart R)." else "."
+        reticulate::py_exe(), candidate$source, first_line(conditionMessage(e)), hint
       ), call = call)
     }
   )
@@ -124,12 +128,14 @@ has_python_function <- function(module, name) {
 
 #' Is the trapblur Python core available?
 #'
-#' Looks for Python in the order described in [install_trapblur()] and checks that it can import the
+#' Looks for Python in the order described in [trapblur_config()] and checks that it can import the
 #' `trapblur` Python package. This starts Python (once per R session) if a candidate is found; it never
 #' installs anything. Use it to guard code that needs the Python core, as the examples of this package do.
 #'
-#' @param detection If `TRUE`, also require the detection part of the core ([detect_people()],
-#'   [anonymise()]).
+#' @param detection If `TRUE`, also require that [detect_people()] and [anonymise()] can really run here:
+#'   the detection packages import and a detection model's file is on this machine (the built-in model
+#'   that `install_trapblur(detection = TRUE)` installs, or MegaDetector after [fetch_model()]).
+#'   `trapblur_config()$detection_problem` says what is missing when it is `FALSE`.
 #' @return `TRUE` or `FALSE`.
 #' @seealso [trapblur_config()] to see what was found and why, [install_trapblur()] to set it up.
 #' @export
@@ -140,6 +146,7 @@ has_python_function <- function(module, name) {
 #'   message("run install_trapblur() first")
 #' }
 trapblur_available <- function(detection = FALSE) {
+  detection <- check_flag(detection, call = sys.call()[1])
   if (identical(python_candidate()$source, "none")) {
     return(FALSE)
   }
@@ -147,18 +154,49 @@ trapblur_available <- function(detection = FALSE) {
   if (is.null(module)) {
     return(FALSE)
   }
-  !isTRUE(detection) || has_python_function(module, "detect")
+  !detection || detection_status(module)$ok
 }
 
-#' Report which Python and trapblur core this R session uses
+# Whether detect() can run here: list(ok, model, problem), `problem` in R terms. Imports the detection
+# packages (a few seconds, once per session) but loads no model.
+detection_status <- function(module, model = NULL) {
+  no <- function(problem) list(ok = FALSE, model = NA_character_, problem = problem)
+  if (!has_python_function(module, "detect")) {
+    return(no(sprintf("the installed trapblur Python core (%s) has no detection", core_version(module))))
+  }
+  detection <- tryCatch(reticulate::import("trapblur.detection", convert = TRUE), error = function(e) NULL)
+  if (is.null(detection) || !has_python_function(detection, "check_detection")) {
+    return(no(sprintf(
+      "the installed trapblur Python core (%s) is older than this R package: run `trapblur::install_trapblur(detection = TRUE)`",
+      core_version(module))))
+  }
+  tryCatch({
+    info <- with_python_errors(detection$check_detection(model))
+    list(ok = TRUE, model = as.character(reticulate::py_get_attr(info, "name")), problem = NA_character_)
+  }, error = function(e) no(conditionMessage(e)))
+}
+
+#' Which Python and trapblur core this R session uses, and whether detection works
+#'
+#' Says where Python came from and whether the trapblur Python core, and its detection part, really work
+#' here. Python is looked for in this order (the first one found is used):
+#'
+#' 1. the Python already started in this R session (by trapblur, reticulate or another package: an R
+#'    session can only ever start one);
+#' 2. the Python named by the environment variable `RETICULATE_PYTHON`;
+#' 3. the virtual environment `"r-trapblur"` that [install_trapblur()] makes.
+#'
+#' Calling it starts Python when one is found (but installs nothing).
 #'
 #' @return A list of class `trapblur_config` (printed as a summary) with elements `r_package` (this
-#'   package's version), `available` (logical), `python` (path of the Python executable, or `NA`),
-#'   `python_source` (where it was found: `"RETICULATE_PYTHON"`, `"virtualenv \"r-trapblur\""`,
-#'   `"this R session"` or `"none"`), `python_version`, `core_version` (the Python package's version),
-#'   `core_path`, `detection` (whether [detect_people()] can work), `models` (a data frame of the
-#'   detection models the core knows, or `NULL`), `reticulate` (its version) and `error` (why the core
-#'   is not available, or `NA`).
+#'   package's version), `bundled_core` (version of the Python core inside this R package, which
+#'   [install_trapblur()] installs), `available` (logical), `python` (path of the Python executable, or
+#'   `NA`), `python_source` (where it came from: `"this R session"`, `"RETICULATE_PYTHON"`,
+#'   `"virtualenv \"r-trapblur\""` or `"none"`), `python_version`, `core_version` (the version Python
+#'   imports), `core_path`, `detection` (`TRUE` when [detect_people()] can run: the detection packages
+#'   import and a model file is here), `detection_model` (the model it would use), `detection_problem`
+#'   (why detection cannot run, or `NA`), `models` (the data frame of [list_models()], or `NULL`),
+#'   `reticulate` (its version) and `error` (why the core is not available, or `NA`).
 #' @seealso [trapblur_available()], [install_trapblur()].
 #' @export
 #' @examples
@@ -169,6 +207,7 @@ trapblur_config <- function() {
   candidate <- python_candidate()
   out <- list(
     r_package = as.character(utils::packageVersion("trapblur")),
+    bundled_core = bundled_core_version(),
     available = FALSE,
     python = candidate$python,
     python_source = candidate$source,
@@ -176,12 +215,14 @@ trapblur_config <- function() {
     core_version = NA_character_,
     core_path = NA_character_,
     detection = FALSE,
+    detection_model = NA_character_,
+    detection_problem = NA_character_,
     models = NULL,
     reticulate = as.character(utils::packageVersion("reticulate")),
     error = NA_character_
   )
   module <- if (identical(candidate$source, "none")) {
-    out$error <- "No Python with the trapblur package was found; run install_trapblur()."
+    out$error <- "No Python with the trapblur package was found: run `trapblur::install_trapblur()`, then restart R."
     NULL
   } else {
     tryCatch(suppressWarnings(trapblur_module()), error = function(e) {
@@ -197,44 +238,42 @@ trapblur_config <- function() {
   if (!is.null(module)) {
     out$available <- TRUE
     out$core_version <- core_version(module)
-    out$core_path <- tryCatch(as.character(reticulate::py_get_attr(module, "__file__")),
+    out$core_path <- tryCatch(dirname(as.character(reticulate::py_get_attr(module, "__file__"))),
                               error = function(e) NA_character_)
-    out$detection <- has_python_function(module, "detect")
-    if (has_python_function(module, "list_models")) {
-      out$models <- tryCatch(models_frame(module$list_models()), error = function(e) NULL)
-    }
+    status <- detection_status(module)
+    out$detection <- status$ok
+    out$detection_model <- status$model
+    out$detection_problem <- status$problem
+    out$models <- tryCatch(models_frame(module$list_models()), error = function(e) NULL)
   }
   structure(out, class = "trapblur_config")
 }
 
-models_frame <- function(models) {
-  field <- function(m, name, empty) {
-    value <- tryCatch(reticulate::py_get_attr(m, name, silent = TRUE), error = function(e) NULL)
-    if (inherits(value, "python.builtin.object")) value <- reticulate::py_to_r(value)
-    if (is.null(value) || length(value) != 1) empty else value
+# The version in the Python core this R package carries (inst/python), without Python.
+bundled_core_version <- function() {
+  file <- system.file("python", "python", "trapblur", "_version.py", package = "trapblur")
+  if (!nzchar(file)) {
+    return(NA_character_)
   }
-  data.frame(
-    name = vapply(models, field, character(1), name = "name", empty = NA_character_),
-    description = vapply(models, field, character(1), name = "description", empty = NA_character_),
-    available = vapply(models, field, logical(1), name = "available", empty = NA),
-    path = vapply(models, function(m) as.character(field(m, "path", NA_character_)), character(1)),
-    stringsAsFactors = FALSE
-  )
+  line <- grep("__version__", readLines(file, warn = FALSE), value = TRUE)
+  if (length(line) == 0) NA_character_ else sub("^[^\"']*[\"']([^\"']+)[\"'].*$", "\\1", line[[1]])
 }
 
 #' @export
 format.trapblur_config <- function(x, ...) {
-  na <- function(v) if (is.null(v) || is.na(v)) "(none)" else v
+  na <- function(v) if (is.null(v) || length(v) == 0 || is.na(v)) "(none)" else v
   lines <- c(
-    sprintf("trapblur R package  %s (reticulate %s)", x$r_package, x$reticulate),
-    sprintf("Python              %s [%s]", na(x$python), x$python_source),
+    sprintf("trapblur R package  %s (carries Python core %s; reticulate %s)", x$r_package, na(x$bundled_core),
+            x$reticulate),
+    sprintf("Python              %s [from %s]", na(x$python), x$python_source),
     sprintf("Python version      %s", na(x$python_version)),
     sprintf("trapblur core       %s", if (x$available) sprintf("%s (%s)", x$core_version, x$core_path) else "not available"),
-    sprintf("detection           %s", if (x$detection) "available" else "not available")
+    sprintf("detection           %s", if (isTRUE(x$detection)) sprintf("works (model %s)", na(x$detection_model))
+            else if (x$available) sprintf("does not work: %s", na(x$detection_problem)) else "not available")
   )
   if (!is.null(x$models) && nrow(x$models) > 0) {
     lines <- c(lines, sprintf("models              %s", paste(
-      sprintf("%s%s", x$models$name, ifelse(x$models$available %in% TRUE, "", " (not installed)")), collapse = ", ")))
+      sprintf("%s%s", x$models$name, ifelse(x$models$available %in% TRUE, "", " (not here)")), collapse = ", ")))
   }
   if (!x$available) {
     lines <- c(lines, sprintf("problem             %s", x$error))
@@ -246,125 +285,4 @@ format.trapblur_config <- function(x, ...) {
 print.trapblur_config <- function(x, ...) {
   cat(format(x), sep = "\n")
   invisible(x)
-}
-
-#' Install the trapblur Python core
-#'
-#' Creates (or reuses) the Python virtual environment `"r-trapblur"` and installs the `trapblur` Python
-#' package pinned to the version of this R package, from the package registry (PyPI) or from a local
-#' checkout of the trapblur repository (for development and CI). Safe to run again: it reuses the
-#' environment and reinstalls or upgrades the core. Restart R afterwards if Python was already started
-#' in this session.
-#'
-#' Python is found in this order by every function of the package: the Python already started in the R
-#' session, the `RETICULATE_PYTHON` environment variable, the `"r-trapblur"` virtualenv made by this
-#' function. If you pass another `envname`, set `RETICULATE_PYTHON` to its Python (the path this
-#' function returns).
-#'
-#' @param source `NULL` to install `trapblur==<version>` from the registry, or the path of a local
-#'   checkout of the trapblur repository (the folder holding `pyproject.toml`), a wheel or a source archive.
-#'   Defaults to the environment variable `TRAPBLUR_SOURCE` when it is set.
-#' @param envname Name of the virtualenv (under `reticulate::virtualenv_root()`).
-#' @param python Python used to create the virtualenv when it does not exist yet; `NULL` lets
-#'   reticulate choose. On Linux a system Python (`/usr/bin/python3`) is the safest choice.
-#' @param extras Optional extras of the Python package to install as well, for example `"detect"`.
-#' @param force If `TRUE`, delete and recreate the virtualenv first.
-#' @param quiet If `TRUE`, print no progress messages.
-#' @return The path of the virtualenv's Python executable, invisibly.
-#' @seealso [trapblur_available()], [trapblur_config()].
-#' @export
-#' @examples
-#' \dontrun{
-#' # once, from the registry
-#' install_trapblur()
-#' # or from a local checkout (development, CI)
-#' install_trapblur(source = "~/src/trapblur")
-#' }
-install_trapblur <- function(source = NULL, envname = default_envname, python = NULL, extras = character(),
-                             force = FALSE, quiet = FALSE) {
-  call <- sys.call()[1]
-  if (is.null(source) && nzchar(Sys.getenv("TRAPBLUR_SOURCE"))) {
-    source <- Sys.getenv("TRAPBLUR_SOURCE")
-  }
-  source <- check_string(source, arg = "source", call = call, null_ok = TRUE)
-  envname <- check_string(envname, arg = "envname", call = call)
-  python <- check_string(python, arg = "python", call = call, null_ok = TRUE)
-  force <- check_flag(force, call = call)
-  quiet <- check_flag(quiet, call = call)
-  if (!is.character(extras) || anyNA(extras)) {
-    arg_error("extras", "a character vector", extras, call)
-  }
-  version <- release_version(as.character(utils::packageVersion("trapblur")))
-  extras_spec <- if (length(extras) > 0) sprintf("[%s]", paste(extras, collapse = ",")) else ""
-
-  if (is.null(source)) {
-    spec <- sprintf("trapblur%s==%s", extras_spec, version)
-  } else {
-    path <- normalizePath(path.expand(source), winslash = "/", mustWork = FALSE)
-    if (!file.exists(path)) {
-      options_error(sprintf("`source` must be a local trapblur checkout, wheel or archive; \"%s\" does not exist.",
-                            source), call = call)
-    }
-    if (dir.exists(path)) {
-      pyproject <- file.path(path, "pyproject.toml")
-      if (!file.exists(pyproject)) {
-        options_error(sprintf("`source` must be a trapblur checkout holding pyproject.toml; \"%s\" has none.",
-                              source), call = call)
-      }
-      found <- checkout_version(pyproject)
-      if (!is.na(found) && !identical(release_version(found), version)) {
-        cli::cli_warn("The checkout at {.path {path}} is trapblur {found}, not {version} like this R package.")
-      }
-    }
-    spec <- paste0(path, extras_spec)
-  }
-
-  # A Python started from R inherits R's LD_LIBRARY_PATH, which can make it load another libpython
-  # (pip then fails on _ssl): run installer subprocesses without it.
-  if (.Platform$OS.type == "unix" && nzchar(Sys.getenv("LD_LIBRARY_PATH"))) {
-    old <- Sys.getenv("LD_LIBRARY_PATH")
-    Sys.unsetenv("LD_LIBRARY_PATH")
-    on.exit(Sys.setenv(LD_LIBRARY_PATH = old), add = TRUE)
-  }
-  if (force && reticulate::virtualenv_exists(envname)) {
-    if (!quiet) cli::cli_inform("Removing virtualenv {.val {envname}}.")
-    reticulate::virtualenv_remove(envname, confirm = FALSE)
-  }
-  if (!reticulate::virtualenv_exists(envname)) {
-    if (!quiet) cli::cli_inform("Creating virtualenv {.val {envname}}.")
-    args <- list(envname = envname)
-    if (!is.null(python)) args$python <- python
-    do.call(reticulate::virtualenv_create, args)
-  }
-  if (!quiet) cli::cli_inform("Installing {.code {spec}} into {.val {envname}}.")
-  reticulate::virtualenv_install(envname, packages = spec, ignore_installed = FALSE)
-
-  env_python <- reticulate::virtualenv_python(envname)
-  installed <- suppressWarnings(system2(env_python, c("-c", shQuote("import trapblur; print(trapblur.__version__)")),
-                                        stdout = TRUE, stderr = TRUE))
-  status <- attr(installed, "status")
-  if (!is.null(status) && status != 0) {
-    trapblur_abort(c(sprintf("trapblur was installed into \"%s\" but cannot be imported:", envname),
-                     utils::tail(installed, 5)), class = "trapblur_install_error", call = call)
-  }
-  installed <- utils::tail(installed, 1)
-  if (!quiet) {
-    cli::cli_inform(c(v = "trapblur {installed} is installed in virtualenv {.val {envname}} ({.path {env_python}})."))
-    if (reticulate::py_available(initialize = FALSE)) {
-      cli::cli_inform(c(i = "Python is already running in this R session: restart R to use it."))
-    }
-    if (!identical(envname, default_envname)) {
-      cli::cli_inform(c(i = "Set {.envvar RETICULATE_PYTHON} to {.path {env_python}} to use it."))
-    }
-  }
-  invisible(env_python)
-}
-
-checkout_version <- function(pyproject) {
-  lines <- readLines(pyproject, warn = FALSE, encoding = "UTF-8")
-  hit <- grep("^version[[:space:]]*=", lines, value = TRUE)
-  if (length(hit) == 0) {
-    return(NA_character_)
-  }
-  sub("^version[[:space:]]*=[[:space:]]*[\"']([^\"']+)[\"'].*$", "\\1", hit[[1]])
 }

@@ -7,15 +7,28 @@
 #' whose `detections` are `null` or absent. Categories are looked up by *name* in
 #' `detection_categories`, never by id, because tools number them differently.
 #'
+#' Image paths are given in the `file` column in the form [blur_people()] uses for its `file` column:
+#' relative to the image folder, with forward slashes (`"site A/IMG_0001.jpg"`), also for results
+#' written on Windows (`"site A\\IMG_0001.jpg"`), so the detections and a run's report join with
+#' `merge(res, dets, by = "file")`. Absolute paths (animl writes them, and MegaDetector without
+#' `--output_relative_filenames`) become relative when `images` is given: a path inside `images` is made
+#' relative to it, and a path from another machine (`"D:/cams/A/x.jpg"`) is matched by its longest
+#' trailing part that names a file in `images` (`"cams/A/x.jpg"`, then `"A/x.jpg"`, then `"x.jpg"`), as
+#' [blur_people()] matches them; a match that differs only in letter case is used when it is unique.
+#'
 #' @param path Path of the JSON file.
 #' @param include_empty If `FALSE` (default) the result has one row per detection. If `TRUE` it also has
 #'   one row for each image with no detections or a failure (with `category` `NA`), so that every image
 #'   of the file appears.
-#' @return A data frame with one row per detection and columns `file` (as written in the file), `category`
+#' @param images Optional: the folder of images the results describe. When given, absolute paths and
+#'   paths from another machine are matched to the files in it (see Details), so `file` is relative.
+#' @return A data frame with one row per detection and columns `file` (the image's path as described
+#'   above), `category`
 #'   (name, lower case), `conf`, `x_min`, `y_min`, `width`, `height` (box as fractions of the upright image,
 #'   from its top-left corner), `category_id` (id as in the file), `frame` (video frame or `NA`),
 #'   `classification` and `classification_conf` (the most confident classification, or `NA`) and `failure`
-#'   (the detector's failure message, or `NA`). Attributes `info`, `detection_categories` and
+#'   (the detector's failure message, or `NA`) and `file_in_results` (the path exactly as written in the
+#'   file). Attributes `info`, `detection_categories` and
 #'   `classification_categories` keep the file's metadata. Malformed files raise an error of class
 #'   `trapblur_results_format_error`.
 #' @seealso [blur_people()], [detect_people()].
@@ -28,10 +41,11 @@
 #' dets[dets$category == "person" & dets$conf >= 0.2, ]
 #' # every image, including those with nothing found
 #' read_md_results(ex$results, include_empty = TRUE)
-read_md_results <- function(path, include_empty = FALSE) {
+read_md_results <- function(path, include_empty = FALSE, images = NULL) {
   call <- sys.call()[1]
   path <- check_existing_file(path, arg = "path", call = call)
   include_empty <- check_flag(include_empty, call = call)
+  folder <- if (is.null(images)) NULL else check_existing_dir(images, call = call)
   fail <- function(...) {
     trapblur_abort(sprintf("%s: %s", path, sprintf(...)), class = "trapblur_results_format_error", call = call)
   }
@@ -129,8 +143,10 @@ read_md_results <- function(path, include_empty = FALSE) {
       i = "{?Its/Their} rows have {.field category} {.val {NA}}."
     ), class = "trapblur_results_warning")
   }
+  keys <- results_key(files)
+  if (!is.null(folder)) keys <- match_to_folder(keys, folder)
   out <- data.frame(
-    file = files[owner],
+    file = keys[owner],
     category = category,
     conf = conf,
     x_min = bbox[, 1], y_min = bbox[, 2], width = bbox[, 3], height = bbox[, 4],
@@ -139,14 +155,16 @@ read_md_results <- function(path, include_empty = FALSE) {
     classification = cls,
     classification_conf = cls_conf,
     failure = failures[owner],
+    file_in_results = files[owner],
     stringsAsFactors = FALSE
   )
   if (include_empty) {
     empty <- which(n == 0)
     if (length(empty) > 0) {
       extra <- out[rep(NA_integer_, length(empty)), , drop = FALSE]
-      extra$file <- files[empty]
+      extra$file <- keys[empty]
       extra$failure <- failures[empty]
+      extra$file_in_results <- files[empty]
       out <- rbind(out, extra)
       out <- out[order(c(owner, empty)), , drop = FALSE]
     }
@@ -155,5 +173,58 @@ read_md_results <- function(path, include_empty = FALSE) {
   attr(out, "info") <- info
   attr(out, "detection_categories") <- category_names
   attr(out, "classification_categories") <- classification_categories
+  out
+}
+
+# A results path in the form of a run's `file` column: forward slashes, no leading "./".
+results_key <- function(x) {
+  x <- gsub("\\", "/", x, fixed = TRUE)
+  sub("^(\\./)+", "", x)
+}
+
+# `keys` (from results_key()) matched to the files under `images`, as the core matches results entries:
+# exact relative path, else a unique case-insensitive match; absolute paths inside `images` made
+# relative; other absolute paths by their longest trailing part that names a file. Unmatched keys are
+# returned unchanged.
+match_to_folder <- function(keys, images) {
+  found <- list.files(images, recursive = TRUE, all.files = TRUE, no.. = TRUE)
+  lower <- tolower(found)
+  ambiguous <- unique(lower[duplicated(lower)])
+  resolve <- function(candidates) {
+    hit <- found[match(candidates, found)]
+    miss <- is.na(hit) & !is.na(candidates)
+    if (any(miss)) {
+      lc <- tolower(candidates[miss])
+      hit[miss] <- ifelse(lc %in% ambiguous, NA_character_, found[match(lc, lower)])
+    }
+    hit
+  }
+  out <- keys
+  absolute <- grepl("^/", keys) | grepl("^[A-Za-z]:/", keys)
+  relative <- !absolute & !grepl("(^|/)\\.\\.(/|$)", keys)
+  hit <- resolve(ifelse(relative, keys, NA_character_))
+  out[!is.na(hit)] <- hit[!is.na(hit)]
+  if (any(absolute)) {
+    root <- paste0(normalizePath(images, winslash = "/"), "/")
+    inside <- absolute & startsWith(keys, root)
+    hit <- resolve(ifelse(inside, substring(keys, nchar(root) + 1L), NA_character_))
+    done <- !is.na(hit)
+    out[done] <- hit[done]
+    todo <- which(absolute & !done)
+    parts <- lapply(strsplit(keys[todo], "/", fixed = TRUE), function(p) p[nzchar(p) & p != "." & !grepl("^[A-Za-z]:$", p)])
+    ok <- !vapply(parts, function(p) ".." %in% p, logical(1))
+    todo <- todo[ok]
+    parts <- parts[ok]
+    depth <- lengths(parts)
+    for (start in seq_len(max(c(0L, depth)))) {
+      open <- which(depth >= start)
+      if (length(open) == 0) break
+      candidates <- vapply(parts[open], function(p) paste(p[start:length(p)], collapse = "/"), character(1))
+      hit <- resolve(candidates)
+      matched <- open[!is.na(hit)]
+      out[todo[matched]] <- hit[!is.na(hit)]
+      depth[matched] <- 0L # resolved: stop looking at shorter parts
+    }
+  }
   out
 }

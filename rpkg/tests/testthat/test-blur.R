@@ -54,7 +54,7 @@ test_that("blur_people() blurs people, copies the rest, withholds the unknown, a
   )
 
   expect_s3_class(res, "data.frame")
-  expect_true(all(c("input", "output", "action", "regions", "max_person_conf", "reason") %in% names(res)))
+  expect_true(all(c("file", "input", "output", "action", "regions", "max_person_conf", "encoding", "reason") %in% names(res)))
   expect_type(res$input, "character")
   expect_type(res$output, "character")
   expect_s3_class(res$action, "factor")
@@ -73,7 +73,7 @@ test_that("blur_people() blurs people, copies the rest, withholds the unknown, a
   expect_true(is.na(res$output[res$input == "IMG_0005.jpg"]))
   expect_equal(res$max_person_conf[res$input == "site A/IMG_0001.jpg"], 0.91)
 
-  run <- attr(res, "run")
+  run <- attr(res, "report")
   expect_identical(run$counts[["blurred"]], 2L)
   expect_identical(run$counts[["withheld"]], 1L)
   expect_identical(run$total, 6L)
@@ -201,7 +201,7 @@ test_that("progress and the summary show unless quiet = TRUE", {
       invokeRestart("muffleMessage")
     }
   ))
-  expect_true(any(grepl("Blurred 1 image of 5", msgs)))
+  expect_true(any(grepl("5 files: 1 blurred, 3 copied, 1 withheld", msgs, fixed = TRUE)))
   expect_no_message(suppressWarnings(blur_people(ex$images, ex$results, tempfile(), quiet = TRUE)))
 
   # the callback the core calls drives a cli progress bar

@@ -67,7 +67,7 @@ test_that("Python exceptions become R errors classed by their Python class", {
   bad <- write_json_text('{"detection_categories": {"1": "animal"}, "images": {"file": 3}}')
   err <- tryCatch(trapblur:::with_python_errors(tb$read_results(bad)), error = identity)
   expect_s3_class(err, c("trapblur_results_format_error", "trapblur_python_error", "trapblur_error",
-                         "error", "condition"), exact = TRUE)
+                         "rlang_error", "error", "condition"), exact = TRUE)
   expect_match(conditionMessage(err), "'images' must be a list", fixed = TRUE)
   expect_identical(err$python_type, "ResultsFormatError")
 

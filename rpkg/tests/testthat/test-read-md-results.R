@@ -1,7 +1,7 @@
 # read_md_results() is pure R: these tests need no Python.
 
 expected_columns <- c("file", "category", "conf", "x_min", "y_min", "width", "height", "category_id",
-                      "frame", "classification", "classification_conf", "failure")
+                      "frame", "classification", "classification_conf", "failure", "file_in_results")
 
 test_that("the example dataset reads as one row per detection with sensible types", {
   ex <- trapblur_example()
@@ -69,7 +69,9 @@ test_that("failures with null or absent detections, video frame_number, Windows 
   expect_identical(nrow(d), 1L)
   expect_identical(d$frame, 30L)
   all <- read_md_results(path, include_empty = TRUE)
-  expect_identical(all$file, c("cam1\\IMG 1.JPG", "cam1/IMG 2.JPG", "cam1/IMG 3.JPG", "cam1/v.mp4"))
+  # `file` in the run's form (forward slashes), `file_in_results` as written
+  expect_identical(all$file, c("cam1/IMG 1.JPG", "cam1/IMG 2.JPG", "cam1/IMG 3.JPG", "cam1/v.mp4"))
+  expect_identical(all$file_in_results, c("cam1\\IMG 1.JPG", "cam1/IMG 2.JPG", "cam1/IMG 3.JPG", "cam1/v.mp4"))
   expect_identical(all$failure, c("image access failure", "inference failure", "no detections in results", NA))
 })
 
@@ -131,4 +133,27 @@ test_that("the real MegaDetector files in ../shared/data/md all read", {
     expect_true(all(d$conf >= 0 & d$conf <= 1, na.rm = TRUE), label = basename(f))
     expect_true(all(d$category %in% c("animal", "person", "vehicle", "empty", NA)), label = basename(f))
   }
+})
+
+test_that("with `images`, absolute and other machines' paths become relative, as blur_people() matches them", {
+  dir <- tempfile("cams-")
+  dir.create(file.path(dir, "site A", "cam1"), recursive = TRUE)
+  for (f in c("site A/cam1/a.jpg", "site A/cam1/B.JPG", "c.jpg")) writeLines("x", file.path(dir, f))
+  here <- normalizePath(file.path(dir, "site A", "cam1", "a.jpg"), winslash = "/")
+  doc <- list(detection_categories = list("2" = "person"), images = list(
+    list(file = here, detections = list()),                                            # this machine
+    list(file = "D:\\cameras\\site A\\cam1\\B.JPG", detections = list()),            # another machine
+    list(file = "/home/kyra/cams/site a/cam1/b.jpg", detections = list()),               # other case, unique
+    list(file = ".\\c.jpg", detections = list()),                                       # relative, Windows
+    list(file = "/elsewhere/nothing.jpg", detections = list()),                          # no such file
+    list(file = "../outside.jpg", detections = list())                                   # climbs out
+  ))
+  path <- file.path(dir, "md.json")
+  jsonlite::write_json(doc, path, auto_unbox = TRUE)
+  d <- read_md_results(path, include_empty = TRUE, images = dir)
+  expect_identical(d$file, c("site A/cam1/a.jpg", "site A/cam1/B.JPG", "site A/cam1/B.JPG", "c.jpg",
+                             "/elsewhere/nothing.jpg", "../outside.jpg"))
+  expect_identical(d$file_in_results[[2]], "D:\\cameras\\site A\\cam1\\B.JPG")
+  expect_error(read_md_results(path, images = file.path(dir, "none")), class = "trapblur_options_error",
+               regexp = "`images`")
 })

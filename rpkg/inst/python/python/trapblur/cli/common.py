@@ -1,0 +1,155 @@
+"""What the ``trapblur`` sub-commands share: exit codes, the blur options, the progress bar, the summary.
+
+Exit status, for every command: 0 when every image was written (or checked); 1 when the run finished but
+some images were withheld or failed (see the report); 2 when it could not run (bad arguments, unreadable
+results file, unusable output folder, missing model).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from typing import Callable
+
+from tqdm import tqdm
+
+from ..errors import TrapblurError
+from ..options import DEFAULT_THRESHOLD, METHODS, SHAPES
+from ..report import RunReport
+
+EXIT_OK, EXIT_INCOMPLETE, EXIT_CANNOT_RUN = 0, 1, 2
+
+
+def add_blur_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options that say what is hidden and how; shared with the commands that detect first."""
+    what = parser.add_argument_group("what is blurred")
+    what.add_argument(
+        "--threshold", default=str(DEFAULT_THRESHOLD), metavar="T",
+        help=f"blur detections with confidence >= T (0-1; default {DEFAULT_THRESHOLD}: between MegaDetector's "
+        "conservative 0.05 and typical 0.2, erring towards blurring). Per category: person=0.05,vehicle=0.2",
+    )
+    what.add_argument(
+        "--categories", default="person", metavar="LIST",
+        help="comma-separated categories to blur (default: person; add vehicle to hide number plates)",
+    )
+    what.add_argument(
+        "--padding", type=float, default=0.1, metavar="P",
+        help="grow each box by P x its width/height on every side (0-1; default 0.1): detector boxes are "
+        "often tight around hair, elbows and feet",
+    )
+    what.add_argument(
+        "--corrections", default=None, metavar="CSV",
+        help="a reviewer's corrections (what `trapblur review`'s page saves): boxes blurred whatever the "
+        "threshold, whole images blurred or withheld. A re-run with a new or changed file redoes only the "
+        "images it touches",
+    )
+    how = parser.add_argument_group("how it is blurred")
+    how.add_argument(
+        "--strength", type=float, default=1.0, metavar="S",
+        help="blur strength, scaled to each box: Gaussian sigma = S x the box's longest side / 8 "
+        "(default 1.0: faces and clothing become unrecognisable, a blurred silhouette remains; "
+        "2 is twice as strong)",
+    )
+    how.add_argument("--method", choices=METHODS, default="gaussian",
+                     help="gaussian blur (default), pixelate (mosaic of 2 x sigma cells) or fill (black)")
+    how.add_argument("--shape", choices=SHAPES, default="rectangle",
+                     help="hide the whole box (default) or the ellipse inscribed in it")
+    how.add_argument("--jpeg-mode", choices=("lossless", "reencode"), default="lossless",
+                     help="lossless (default): rewrite only the JPEG blocks a blurred region touches, so the rest "
+                     "of the photograph keeps its exact image data (the blurred area rounds out to whole 8 or "
+                     "16 px blocks; files that cannot be edited so are re-encoded); reencode: decode and "
+                     "re-encode the whole photograph with its own quantisation tables and subsampling")
+    run = parser.add_argument_group("how the run goes")
+    run.add_argument("--copy-unlisted", action="store_true",
+                     help="copy images the results do not mention (default: withhold them, nobody checked them)")
+    run.add_argument("--link", action="store_true",
+                     help="hard-link images with nothing to blur instead of copying them (saves disk space; "
+                     "do not edit those output files in place: the originals would change too)")
+    run.add_argument("--overwrite", action="store_true",
+                     help="redo every image, even those an earlier run finished")
+    run.add_argument("--workers", type=int, default=None, metavar="N",
+                     help="images processed in parallel (default: number of CPU cores)")
+    run.add_argument("-q", "--quiet", action="store_true", help="no progress bar, only the summary")
+    run.add_argument("-v", "--verbose", action="store_true", help="log each step")
+
+
+def parse_threshold(text: str) -> float | dict[str, float]:
+    """``0.1`` or ``person=0.05,vehicle=0.2``."""
+    try:
+        if "=" not in text:
+            return float(text)
+        pairs = (item.split("=", 1) for item in text.split(",") if item.strip())
+        return {name.strip(): float(value) for name, value in pairs}
+    except ValueError:
+        raise TrapblurError(f"--threshold: expected a number like 0.1 or person=0.05,vehicle=0.2, got {text!r}") from None
+
+
+def blur_keywords(args: argparse.Namespace) -> dict:
+    """Keyword arguments for the public API from the shared blur options."""
+    threshold = parse_threshold(args.threshold)
+    categories = [c.strip() for c in args.categories.split(",") if c.strip()]
+    if isinstance(threshold, dict):
+        categories = list(dict.fromkeys([*categories, *threshold]))
+    return dict(
+        threshold=threshold, categories=categories, padding=args.padding, strength=args.strength,
+        method=args.method, shape=args.shape, copy_unlisted=args.copy_unlisted,
+        link_unchanged=args.link, overwrite=args.overwrite, workers=args.workers, jpeg_mode=args.jpeg_mode,
+        corrections=args.corrections,
+    )
+
+
+def progress_bar(quiet: bool, description: str) -> tuple[Callable[[int, int], None], Callable[[], None]]:
+    """A progress callback drawing a bar on stderr (when it is a terminal), and a function to close it."""
+    bar: list[tqdm] = []
+
+    def update(done: int, total: int) -> None:
+        if quiet:
+            return
+        if not bar:
+            bar.append(tqdm(total=total, desc=description, unit="img", file=sys.stderr, disable=None))
+        bar[0].n = done
+        bar[0].refresh() if done == total or done % 16 == 0 else None
+
+    def close() -> None:
+        if bar:
+            bar[0].close()
+
+    return update, close
+
+
+def finish(report: RunReport) -> int:
+    print(for_cli(report.summary()), end="")
+    return EXIT_OK if report.ok else EXIT_INCOMPLETE
+
+
+# The library names settings as Python keyword arguments (see trapblur.errors); the command line's users
+# need its flags. One rule re-spells them all: ``overwrite=True`` -> ``--overwrite``, ``resume=False`` ->
+# ``--no-resume``, ``model=PATH`` -> ``--model PATH``, ``trapblur.fetch_model('md-v5a')`` ->
+# ``trapblur models fetch md-v5a``. Flags whose name is not the keyword's are listed here.
+FLAG_NAMES = {"link_unchanged": "link", "destination": "to"}
+SETTING = re.compile(
+    r"(?<![\w.\-/=])([a-z][a-z0-9_]*)=(True|False|None|'[^']*'|\"[^\"]*\"|-?\d+(?:\.\d+)?|[A-Z][A-Z_]*)(?![\w=])"
+)
+CALL = re.compile(r"trapblur\.(fetch_model|list_models)\(([^()]*)\)")
+
+
+def cli_flag(name: str, value: str) -> str:
+    """The command-line spelling of the keyword argument ``name`` set to the Python literal ``value``."""
+    flag = FLAG_NAMES.get(name, name).replace("_", "-")
+    if value == "True":
+        return f"--{flag}"
+    if value == "False":
+        return f"--no-{flag}"
+    plain = value.strip("'\"")
+    return f"--{flag} {plain}"
+
+
+def for_cli(text: str) -> str:
+    """``text`` (a message or report reason from the library) with settings spelled as this CLI's flags."""
+    def call(match: re.Match[str]) -> str:
+        argument = match.group(2).strip().strip("'\"")
+        return f"trapblur models fetch {argument}" if match.group(1) == "fetch_model" else "trapblur models"
+
+    text = CALL.sub(call, text)
+    return SETTING.sub(lambda m: cli_flag(m.group(1), m.group(2)), text)

@@ -1,0 +1,338 @@
+"""The fast back end of the block-wise JPEG path: libjpeg-turbo's transform API, through ``ctypes``.
+
+:mod:`.jpeg_lossless` says what the block-wise path promises; this module only moves the coefficients.
+It calls the system's TurboJPEG library (``libturbojpeg``) with ``tjTransform`` and a *custom filter*: a
+function libjpeg-turbo calls for every row of 8 x 8 blocks of every component, with a pointer to the
+row's quantised coefficients, after it has entropy-decoded the whole file and before it entropy-codes it
+again. One ``tjTransform`` call holds two "transforms" of the same decoded coefficients:
+
+1. ``TJXOPT_NOOUTPUT``: the filter copies the blocks of the pixel window the blur reads (region + blur
+   context, on the MCU grid) into numpy arrays; nothing is written. Once all are copied, the shared numpy
+   code in :func:`.jpeg_lossless.recode_blocks` decodes the window, hides the regions with the core's
+   :func:`.blur.hide_regions` and computes new coefficients for the blocks of the grown regions, with the
+   file's own quantisation tables.
+2. The output: the filter overwrites those blocks (and only those) as libjpeg-turbo hands their rows
+   over; libjpeg-turbo then writes the file. Every other block keeps its coefficients bit for bit.
+
+So the file is entropy-decoded once and entropy-coded once: the cost is that of a plain lossless
+``tjTransform`` (``jpegtran -copy none``) plus the window's numpy work and ~1 Python call per block row.
+
+Why this implementation
+-----------------------
+On main, :mod:`.jpeg_lossless` reads and writes coefficients with ``pyjpegio`` (wheels for Windows, macOS
+and Linux: what an R user can install from the registry). It is correct but slower than the re-encoding
+path, because reading and writing every coefficient through it costs more than a full decode + encode.
+libjpeg-turbo's transform is that cost's floor, and ``ctypes`` reaches it with no compiled code of ours.
+The price is a *system* library, ``libturbojpeg`` (Debian/Ubuntu ``apt-get install libturbojpeg0``;
+Homebrew ``jpeg-turbo``; the libjpeg-turbo installers on Windows; or set ``TRAPBLUR_TURBOJPEG`` to the
+library's path). PyTurboJPEG is not used: from version 2 it refuses libjpeg-turbo 2.x, which is what
+Debian 12 ships (2.1.5). Where the library is missing, :func:`.jpeg_lossless.blur_jpeg_blocks` falls
+back to pyjpegio, and where that is missing too, the core re-encodes.
+
+Supported: libjpeg-turbo 2.x and 3.x through the 2.x API (``tjInitTransform``/``tjTransform``; the
+``tjtransform`` and ``tjregion`` structures and the filter's signature are the same in both).
+
+Refused here (:class:`.jpeg_lossless.LosslessUnsupported`, so the caller falls back to pyjpegio):
+
+* **files with a restart interval**: ``tjTransform`` does not copy it (libjpeg's
+  ``jpeg_copy_critical_parameters`` does not, and the 2.x API has no way to set it), so the output would
+  lose its restart markers (field notes, section 3);
+* anything :func:`.jpeg_lossless.read_block_layout` refuses (arithmetic, 12-bit, CMYK, ...);
+* any libjpeg-turbo error *or warning* (``TJFLAG_STOPONWARNING``): a corrupt file is never half-edited.
+
+Other behaviour worth knowing:
+
+* A baseline file is written with libjpeg's standard Huffman tables (those most cameras use; the 2.x API
+  cannot ask for optimised ones), a progressive file with libjpeg's standard progression and optimised
+  tables (``TJXOPT_PROGRESSIVE``). Quantisation tables, sampling factors and coefficients are the input's.
+* No metadata is copied (``TJXOPT_COPYNONE``): the caller splices in its sanitised copy of the original's.
+* A new TurboJPEG handle is made for every image and destroyed after it: reusing one after a progressive
+  transform was seen to corrupt later outputs (field notes, section 3).
+* ``ctypes`` releases the GIL around ``tjTransform`` (the filter takes it back for its short calls), so
+  several images can be processed in threads.
+* The output is checked before it is returned: same size, sampling, quantisation tables and mode, no
+  restart interval, and every block row the filter had to write was written.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import sys
+import threading
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from .jpeg_lossless import (
+    BlockLayout,
+    LosslessUnsupported,
+    blocks_of,
+    component_blocks,
+    edit_window,
+    eighth_scale,
+    read_block_layout,
+    recode_blocks,
+)
+from .regions import PixelBox, Region
+
+LIBRARY_VARIABLE = "TRAPBLUR_TURBOJPEG"
+"""Environment variable: the path of the TurboJPEG library to use, where it is not found by name."""
+
+# turbojpeg.h (the same values in 2.x and 3.x)
+TJXOP_NONE = 0
+TJXOPT_NOOUTPUT = 1 << 4
+TJXOPT_PROGRESSIVE = 1 << 5
+TJXOPT_COPYNONE = 1 << 6
+TJFLAG_STOPONWARNING = 1 << 13
+
+
+class _Region(ctypes.Structure):
+    _fields_ = [("x", ctypes.c_int), ("y", ctypes.c_int), ("w", ctypes.c_int), ("h", ctypes.c_int)]
+
+
+class _Transform(ctypes.Structure):
+    pass
+
+
+_FILTER = ctypes.CFUNCTYPE(
+    ctypes.c_int, ctypes.POINTER(ctypes.c_short), _Region, _Region, ctypes.c_int, ctypes.c_int,
+    ctypes.POINTER(_Transform),
+)
+_Transform._fields_ = [
+    ("r", _Region), ("op", ctypes.c_int), ("options", ctypes.c_int), ("data", ctypes.c_void_p),
+    ("customFilter", _FILTER),
+]
+
+
+@dataclass(frozen=True)
+class TurboJPEG:
+    """A loaded TurboJPEG library: its ``ctypes`` handle, where it came from and its API generation."""
+
+    library: Any
+    path: str
+    api: str  # "2.x" or "3.x"
+
+
+_loaded: TurboJPEG | None = None
+_load_error: str | None = None
+_load_lock = threading.Lock()
+
+
+def load() -> TurboJPEG:
+    """The TurboJPEG library (loaded once per process), or :class:`LosslessUnsupported` saying why not."""
+    global _loaded, _load_error
+    with _load_lock:
+        if _loaded is None and _load_error is None:
+            try:
+                _loaded = _load()
+            except LosslessUnsupported as exc:
+                _load_error = str(exc)
+    if _loaded is None:
+        raise LosslessUnsupported(_load_error)
+    return _loaded
+
+
+def available() -> bool:
+    """Whether the TurboJPEG back end can be used on this machine."""
+    try:
+        load()
+    except LosslessUnsupported:
+        return False
+    return True
+
+
+def _candidates() -> list[str]:
+    names = []
+    if os.environ.get(LIBRARY_VARIABLE):
+        return [os.environ[LIBRARY_VARIABLE]]
+    found = ctypes.util.find_library("turbojpeg")
+    if found:
+        names.append(found)
+    if sys.platform == "darwin":
+        names += ["libturbojpeg.dylib", "/opt/homebrew/lib/libturbojpeg.dylib", "/usr/local/lib/libturbojpeg.dylib"]
+    elif sys.platform == "win32":
+        names += ["turbojpeg.dll", r"C:\libjpeg-turbo64\bin\turbojpeg.dll"]
+    else:
+        names += ["libturbojpeg.so.0", "libturbojpeg.so"]
+    return names
+
+
+def _load() -> TurboJPEG:
+    errors = []
+    for name in _candidates():
+        try:
+            library = ctypes.CDLL(name)
+        except OSError as exc:
+            errors.append(f"{name}: {exc}")
+            continue
+        if not all(hasattr(library, f) for f in ("tjInitTransform", "tjTransform", "tjGetErrorStr2")):
+            errors.append(f"{name}: not libjpeg-turbo 2.0 or later (no tjGetErrorStr2)")
+            continue
+        library.tjInitTransform.restype = ctypes.c_void_p
+        library.tjInitTransform.argtypes = []
+        library.tjTransform.restype = ctypes.c_int
+        library.tjTransform.argtypes = [
+            ctypes.c_void_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_int,
+            ctypes.POINTER(ctypes.POINTER(ctypes.c_ubyte)), ctypes.POINTER(ctypes.c_ulong),
+            ctypes.POINTER(_Transform), ctypes.c_int,
+        ]
+        library.tjGetErrorStr2.restype = ctypes.c_char_p
+        library.tjGetErrorStr2.argtypes = [ctypes.c_void_p]
+        library.tjDestroy.restype = ctypes.c_int
+        library.tjDestroy.argtypes = [ctypes.c_void_p]
+        library.tjFree.restype = None
+        library.tjFree.argtypes = [ctypes.c_void_p]
+        return TurboJPEG(library, name, "3.x" if hasattr(library, "tj3Init") else "2.x")
+    where = "; ".join(errors) or "not found"
+    raise LosslessUnsupported(
+        f"the TurboJPEG library (libturbojpeg) is not available ({where}); set {LIBRARY_VARIABLE} to its path"
+    )
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The edit
+
+
+def blur_blocks(
+    data: bytes, layout: BlockLayout, edits: Sequence[tuple[Region, PixelBox]], method: str
+) -> tuple[bytes, np.ndarray]:
+    """``data`` with the edits' regions hidden, re-coding only the blocks of the edits' (MCU-aligned) areas.
+
+    Also returns the edited picture at 1/8 scale (:func:`.jpeg_lossless.eighth_scale`, from the DC terms
+    the filter sees go by), from which the caller renders the EXIF thumbnail without decoding the output.
+
+    ``layout`` is :func:`.jpeg_lossless.read_block_layout`'s, ``edits`` the (region to hide, area) pairs
+    of :func:`.jpeg_lossless.edit_for`. Raises :class:`LosslessUnsupported` when this back end cannot do
+    it; never returns a partly edited image.
+    """
+    turbo = load()
+    if layout.restart_interval:
+        raise LosslessUnsupported("libjpeg-turbo's transform would drop the restart markers")
+    edit = _Edit(layout, edits, method)
+    callback = _FILTER(edit.filter)  # kept alive by this frame for the whole call
+    transforms = (_Transform * 2)()
+    transforms[0].op = transforms[1].op = TJXOP_NONE
+    transforms[0].options = TJXOPT_NOOUTPUT | TJXOPT_COPYNONE
+    transforms[1].options = TJXOPT_COPYNONE | (TJXOPT_PROGRESSIVE if layout.progressive else 0)
+    transforms[0].customFilter = transforms[1].customFilter = callback
+    buffers = (ctypes.POINTER(ctypes.c_ubyte) * 2)()
+    sizes = (ctypes.c_ulong * 2)()
+    library = turbo.library
+    handle = library.tjInitTransform()  # a fresh handle per image: see the module docstring
+    if not handle:
+        raise LosslessUnsupported("tjInitTransform failed")
+    try:
+        status = library.tjTransform(handle, data, len(data), 2, buffers, sizes, transforms, TJFLAG_STOPONWARNING)
+        message = library.tjGetErrorStr2(handle).decode("utf-8", "replace").strip() if status else ""
+        output = ctypes.string_at(buffers[1], sizes[1]) if status == 0 and buffers[1] else b""
+    finally:
+        for buffer in buffers:
+            if buffer:
+                library.tjFree(buffer)
+        library.tjDestroy(handle)
+    if edit.error is not None:
+        raise edit.error
+    if status != 0:
+        raise LosslessUnsupported(f"libjpeg-turbo's transform failed ({message})")
+    edit.check_complete()
+    _check_output(output, layout)
+    return output, edit.eighth_scale()
+
+
+class _Edit:
+    """The filter's state: which block rows to read and write, and the coefficients in between."""
+
+    def __init__(self, layout: BlockLayout, edits: Sequence[tuple[Region, PixelBox]], method: str) -> None:
+        self.layout, self.edits, self.method = layout, edits, method
+        self.error: BaseException | None = None
+        count = len(layout.sampling)
+        self.shape = [blocks_of(layout, c) for c in range(count)]
+        # Full-size planes, but np.zeros does not touch memory: only the window's rows are ever filled.
+        self.planes = [np.zeros((rows, columns, 8, 8), np.int16) for rows, columns in self.shape]
+        window = edit_window(edits, layout, method)
+        self.read = [component_blocks(layout, c, window) for c in range(count)]
+        # Block rows to write -> column ranges, per component (areas may share rows).
+        self.write: list[dict[int, list[slice]]] = [{} for _ in range(count)]
+        for _, area in edits:
+            for c in range(count):
+                rows, columns = component_blocks(layout, c, area)
+                for row in range(rows.start, rows.stop):
+                    self.write[c].setdefault(row, []).append(columns)
+        self.dc = [np.zeros((rows, columns), np.int16) for rows, columns in self.shape]
+        self.rows_read = [0] * count
+        self.rows_written: list[set[int]] = [set() for _ in range(count)]
+        self.recoded = False
+
+    def filter(self, coefficients: Any, array: _Region, plane: _Region, component: int, index: int, _: Any) -> int:
+        """libjpeg-turbo's customFilter: one row of blocks; a return of -1 makes ``tjTransform`` fail."""
+        try:
+            self._row(coefficients, array, plane, component, index)
+            return 0
+        except BaseException as exc:  # noqa: BLE001 - re-raised by blur_blocks after tjTransform returns
+            if self.error is None:
+                self.error = exc
+            return -1
+
+    def _row(self, coefficients: Any, array: _Region, plane: _Region, component: int, index: int) -> None:
+        if self.error is not None:
+            raise RuntimeError("an earlier filter call failed")
+        rows, columns = self.shape[component] if component < len(self.shape) else (-1, -1)
+        if (plane.w, plane.h, array.w, array.h, array.x) != (columns * 8, rows * 8, columns * 8, 8, 0):
+            raise LosslessUnsupported("libjpeg-turbo reads this file's layout differently from its headers")
+        row = array.y // 8
+        if row >= rows:  # padding rows of the last MCU row: not part of the image
+            return
+        if index == 0:
+            blocks = np.ctypeslib.as_array(coefficients, shape=(columns, 8, 8))
+            self.dc[component][row] = blocks[:, 0, 0]
+            read_rows, read_columns = self.read[component]
+            if read_rows.start <= row < read_rows.stop:
+                self.planes[component][row, read_columns] = blocks[read_columns]
+                self.rows_read[component] += 1
+            return
+        if index != 1:
+            raise RuntimeError(f"unexpected transform index {index}")
+        if not self.recoded:
+            expected = [r.stop - r.start for r, _ in self.read]
+            if self.rows_read != expected:
+                raise RuntimeError(f"the window was not read completely ({self.rows_read} of {expected} rows)")
+            recode_blocks(self.planes, self.layout, self.edits, self.method)
+            self.recoded = True
+        spans = self.write[component].get(row)
+        if not spans:
+            return
+        blocks = np.ctypeslib.as_array(coefficients, shape=(columns, 8, 8))
+        for span in spans:
+            blocks[span] = self.planes[component][row, span]
+        self.rows_written[component].add(row)
+
+    def eighth_scale(self) -> np.ndarray:
+        """The edited picture at 1/8 scale: the DC terms read, with the rewritten blocks' new ones."""
+        for component, rows in enumerate(self.write):
+            for row, spans in rows.items():
+                for span in spans:
+                    self.dc[component][row, span] = self.planes[component][row, span, 0, 0]
+        return eighth_scale(self.dc, self.layout)
+
+    def check_complete(self) -> None:
+        """Fail closed unless every block row of every grown region was rewritten."""
+        if not self.recoded or any(set(w) != done for w, done in zip(self.write, self.rows_written)):
+            raise LosslessUnsupported("libjpeg-turbo did not hand over every block row to be rewritten")
+
+
+def _check_output(output: bytes, layout: BlockLayout) -> None:
+    """Refuse an output whose frame differs from the input's in anything the block-wise path promises."""
+    try:
+        written = read_block_layout(output)
+    except Exception as exc:  # noqa: BLE001 - any parse failure means a bad output
+        raise LosslessUnsupported(f"libjpeg-turbo wrote an unreadable JPEG ({exc})") from None
+    if (
+        (written.width, written.height, written.sampling) != (layout.width, layout.height, layout.sampling)
+        or written.progressive != layout.progressive
+        or written.restart_interval != layout.restart_interval
+        or not all(np.array_equal(a, b) for a, b in zip(written.qtables, layout.qtables))
+    ):
+        raise LosslessUnsupported("libjpeg-turbo's output differs from the input's frame or tables")
