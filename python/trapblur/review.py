@@ -383,7 +383,7 @@ def make_card(card: Card, run: RunRecord) -> Card:
 
 def _thumbnail_of(root: Path | None, relative: str, what: str) -> tuple[bytes | None, str]:
     if root is None:
-        return None, "the original image folder is not known or not there (trapblur review --images FOLDER)"
+        return None, "the original image folder is not known or not there (give images=FOLDER)"
     path = root / relative
     try:
         if not path.resolve().is_relative_to(root.resolve()):

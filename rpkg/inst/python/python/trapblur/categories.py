@@ -116,5 +116,5 @@ def check_defined(requested: Iterable[str], defined: Mapping[str, str], source: 
     raise OptionsError(
         f"{source}: no category in this results file means {' or '.join(hints)}, so those detections "
         f"cannot be found and nothing would be blurred for them. The file defines: {listed}. "
-        "Check the categories asked for (--categories / categories=) and that this is the right results file"
+        "Check categories= and that this is the right results file"
     )

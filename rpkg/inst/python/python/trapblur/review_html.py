@@ -158,7 +158,8 @@ def key_values(ident: str, caption: str, rows: Sequence[tuple[str, str]]) -> str
 def how_to_apply(command: str) -> str:
     text = ("Mark images below (draw a box on a thumbnail with the mouse, or use the buttons), then press "
             "\u201cSave corrections\u201d: your browser saves corrections.csv. Apply it by running the same "
-            "blur again with --corrections; only the images it touches are redone.")
+            "blur again with this corrections file (the command below; from Python or R, corrections= its path): "
+            "only the images it touches are redone.")
     example = f"<pre id=\"command\">{esc(command)}</pre>" if command else ""
     return f'<div class="apply"><p>{esc(text)}</p>{example}</div>'
 

@@ -103,7 +103,7 @@ def read_share(folder: str | os.PathLike[str]) -> Share:
     """Read the shareable folder ``folder`` that ``trapblur blur`` / ``run`` finished writing."""
     root = Path(folder)
     if not root.is_dir():
-        raise ExportError(f"{root}: shareable folder not found (give the --out folder of trapblur blur or run)")
+        raise ExportError(f"{root}: shareable folder not found (give the output folder a trapblur blur or run wrote)")
     root = root.resolve()
     run = _read_run_settings(root / STATE_FOLDER / "run.json")
     thresholds = _thresholds(run, root / STATE_FOLDER / "run.json")
@@ -130,7 +130,7 @@ def _read_run_settings(path: Path) -> Mapping[str, Any]:
     if not path.is_file():
         raise ExportError(
             f"{path.parent.parent}: not a trapblur output folder ({STATE_FOLDER}/run.json is missing); "
-            "give the --out folder of trapblur blur or run"
+            "give the output folder a trapblur blur or run wrote"
         )
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
