@@ -178,8 +178,9 @@ read_md_results <- function(path, include_empty = FALSE, images = NULL) {
 
 # A results path in the form of a run's `file` column: forward slashes, no leading "./".
 results_key <- function(x) {
-  x <- gsub("\\", "/", x, fixed = TRUE)
-  sub("^(\\./)+", "", x)
+  # useBytes: a file name that is not valid UTF-8 (possible on Linux) is kept as its bytes, not an error
+  x <- gsub("\\", "/", x, fixed = TRUE, useBytes = TRUE)
+  sub("^(\\./)+", "", x, useBytes = TRUE)
 }
 
 # `keys` (from results_key()) matched to the files under `images`, as the core matches results entries:

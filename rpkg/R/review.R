@@ -67,7 +67,7 @@ run_output_folder <- function(run, call = NULL) {
   if (is.character(run)) {
     return(check_existing_dir(run, arg = "run", call = call))
   }
-  info <- attr(run, "run", exact = TRUE)
+  info <- attr(run, "report", exact = TRUE) %||% attr(run, "run", exact = TRUE)
   output <- if (is.list(info)) info$output else NULL
   if (is.null(output) && is.list(run) && !is.data.frame(run)) output <- run$output
   if (!is.character(output) || length(output) != 1 || is.na(output)) {

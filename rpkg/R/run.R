@@ -60,6 +60,7 @@ report_list <- function(report) {
     names(reasons) <- r_wording(names(reasons))
   }
   fields$reasons <- reasons
+  fields$warnings <- r_wording(as.character(unlist(fields$warnings %||% list())))
   fields
 }
 
@@ -69,8 +70,8 @@ new_trapblur_run <- function(report, settings, quiet) {
   run <- structure(frame, class = c("trapblur_run", "data.frame"), report = info, settings = settings)
   count <- function(action) sum(frame$action %in% action)
   # The core's own warnings first: they say whether the results fit the folder at all.
-  for (message in as.character(unlist(info$warnings %||% list()))) {
-    cli::cli_warn("{r_wording(message)}", class = "trapblur_run_warning")
+  for (message in info$warnings) {
+    cli::cli_warn("{message}", class = "trapblur_run_warning")
   }
   if (!quiet) {
     cli::cli_inform(c(

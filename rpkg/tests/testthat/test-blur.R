@@ -184,8 +184,8 @@ test_that("the core's run warnings become R warnings of class trapblur_run_warni
   expect_length(run_warnings, 1L)
   flat <- function(x) gsub("\\s+", " ", x) # cli may wrap long messages
   expect_match(flat(conditionMessage(run_warnings[[1]])), "only 2 of the 5 images", fixed = TRUE)
-  expect_length(attr(res, "run")$warnings, 1L)
-  expect_match(attr(res, "run")$warnings, "only 2 of the 5 images", fixed = TRUE)
+  expect_length(attr(res, "report")$warnings, 1L)
+  expect_match(attr(res, "report")$warnings, "only 2 of the 5 images", fixed = TRUE)
   expect_identical(sum(res$action == "withheld"), 3L)
 })
 
