@@ -135,7 +135,7 @@ def encode_like(source: SourceImage, pixels: Pixels) -> EncodedImage:
 
 
 def encode_jpeg_blocks(
-    source: SourceImage, regions: Sequence[Region], method: str, backend: str = "auto"
+    source: SourceImage, regions: Sequence[Region], method: str, backend: str = "auto", *, only_if_faster: bool = False
 ) -> EncodedImage:
     """Hide ``regions`` of a JPEG by rewriting only the blocks they touch (see :mod:`.jpeg_lossless`).
 
@@ -143,9 +143,10 @@ def encode_jpeg_blocks(
     default takes the fastest one available.
     Raises :class:`~trapblur.jpeg_lossless.LosslessUnsupported` when the file cannot be edited block-wise:
     the caller then decodes, hides and re-encodes. Metadata is handled exactly as by :func:`encode_like`;
-    its previews are rendered from a reduced-size decode of the *edited* file.
+    its previews are rendered from a reduced-size decode of the *edited* file. ``only_if_faster`` raises
+    :class:`~trapblur.jpeg_lossless.LosslessNotFaster` where re-encoding would cost less.
     """
-    result = edit_jpeg_blocks(source.data, regions, method, backend)
+    result = edit_jpeg_blocks(source.data, regions, method, backend, only_if_faster=only_if_faster)
     edited = result.data
     grey = len(source.jpeg_layout.components) == 1
     decoded: dict[int, Pixels] = {}
