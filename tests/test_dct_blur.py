@@ -1,0 +1,216 @@
+"""Strong blurs computed from block means (trapblur.dct_blur) against the exact path, and the cost model.
+
+The exact path decodes the window's pixels, blurs them with the core's ``hide_regions`` and codes them
+again; forcing it (``DC_CONTEXT_MIN_SIGMA = inf``) gives the reference each DCT-domain result must match
+to 45 dB PSNR inside the blurred area, as strongly blurred (detail no higher than re-encoding leaves),
+with every block outside the area bit-identical (``check_lossless`` reads them with IJG libjpeg).
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from trapblur import blur_dataset, jpeg_lossless, jpeg_turbo
+from trapblur.jpeg_lossless import LosslessNotFaster, edit_jpeg_blocks, mcu_aligned, read_block_layout
+from trapblur.pipeline import REPORT_NAME
+from trapblur.regions import PixelBox, Region
+
+from conftest import make_camera_jpeg, person, write_md
+
+pytest.importorskip("jpeglib")
+from test_jpeg_lossless import (  # noqa: E402  (helpers: independent coefficient reader, re-encoding reference)
+    check_lossless,
+    decode,
+    high_frequency,
+    make_jpeg,
+    reencoded,
+    shared_image,
+    textured_image,
+)
+
+WIDTH, HEIGHT = 643, 485  # partial MCUs at the right and bottom edges
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return 10 * np.log10(255**2 / max(mse, 1e-12))
+
+
+def exact_reference(data: bytes, regions: list[Region], method: str, monkeypatch: pytest.MonkeyPatch) -> bytes:
+    with monkeypatch.context() as patch:
+        patch.setattr(jpeg_lossless, "DC_CONTEXT_MIN_SIGMA", float("inf"))
+        return jpeg_lossless.blur_jpeg_blocks(data, regions, method)
+
+
+def crop(pixels: np.ndarray, box: PixelBox) -> np.ndarray:
+    return pixels[box.y0 : box.y1, box.x0 : box.x1]
+
+
+def photograph(layout: str) -> bytes:
+    pixels = textured_image(WIDTH, HEIGHT, seed=11)
+    if layout == "grey":
+        return make_jpeg(cv2.cvtColor(pixels, cv2.COLOR_RGB2GRAY), quality=92)
+    subsampling = {"444": 0, "422": 1, "420": 2}[layout]
+    return make_jpeg(pixels, subsampling=subsampling, quality=92, progressive=layout == "420")
+
+
+BOXES = {
+    "middle": (PixelBox(200, 90, 420, 400), 40.0),
+    "whole frame": (PixelBox(0, 0, WIDTH, HEIGHT), 90.0),
+    "corner": (PixelBox(500, 330, WIDTH, HEIGHT), 22.0),  # at the partial-MCU edges, context reflected
+    "thin": (PixelBox(10, 20, 200, 60), 24.0),  # a long box: context much taller than the box
+}
+
+
+@pytest.mark.parametrize("layout", ["444", "422", "420", "grey"])
+@pytest.mark.parametrize("where", BOXES)
+def test_matches_the_exact_path(layout: str, where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = photograph(layout)
+    box, sigma = BOXES[where]
+    regions = [Region(box, sigma)]
+    fast = check_lossless(data, regions, "gaussian", tmp_path, "auto")
+    exact = exact_reference(data, regions, "gaussian", monkeypatch)
+    assert fast != exact, "the DCT-domain path was not taken"
+    area = mcu_aligned(box, read_block_layout(data))
+    # At the right and bottom edges, a partial block's mean includes the encoder's padding (the last
+    # sample repeated), which the exact path never decodes: colour there agrees a little less well.
+    at_partial_edge = where == "corner" and layout != "grey"
+    assert psnr(crop(decode(fast), area), crop(decode(exact), area)) >= (40 if at_partial_edge else 45)
+    reference = reencoded(data, regions, "gaussian")
+    inner = PixelBox(box.x0 + 8, box.y0 + 8, box.x1 - 8, box.y1 - 8)
+    assert high_frequency(decode(fast), inner) < 0.1 * high_frequency(decode(data), inner)
+    assert high_frequency(decode(fast), inner) <= 1.25 * high_frequency(reference, inner) + 0.5
+
+
+def true_gaussian(grey: np.ndarray, sigma: float) -> np.ndarray:
+    """A Gaussian blur without approximation (FFT, mirrored edges): the reference both paths aim at."""
+    pad = int(4 * sigma) + 1
+    padded = cv2.copyMakeBorder(grey.astype(np.float64), pad, pad, pad, pad, cv2.BORDER_REFLECT)
+    fy, fx = np.fft.fftfreq(padded.shape[0])[:, None], np.fft.rfftfreq(padded.shape[1])[None, :]
+    kernel = np.exp(-2 * (np.pi * sigma) ** 2 * (fx**2 + fy**2))
+    return np.fft.irfft2(np.fft.rfft2(padded) * kernel, s=padded.shape)[pad:-pad, pad:-pad]
+
+
+@pytest.mark.parametrize("name, box", [
+    ("person_animlpy_B012_2021-05-27_human.jpg", (0, 1950, 1545, 3024)),  # 4:2:2, 12 MP, its person
+    ("animal_md_idaho-camera-traps.jpg", (240, 150, 520, 330)),  # 4:2:0
+    ("animal_stn_african_elephants.jpg", (900, 500, 1300, 1200)),  # 4:2:2, 3 MP
+])
+def test_real_photographs_are_blurred_as_truly_as_the_core_blurs(
+    name: str, box: tuple, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Against a true Gaussian of the luma, the DCT-domain result is at least as close as the exact path's
+    (the core's downscale -> blur -> upscale, whose cells grow with sigma, is itself an approximation)."""
+    data = shared_image(name)
+    pixel_box = PixelBox(*box)
+    sigma = max(pixel_box.width, pixel_box.height) / 8
+    regions = [Region(pixel_box, sigma)]
+    fast = check_lossless(data, regions, "gaussian", tmp_path, "auto")
+    exact = exact_reference(data, regions, "gaussian", monkeypatch)
+    original = decode(data)
+    height, width = original.shape[:2]
+    window = pixel_box.grown(int(3 * sigma), width, height)  # what the core's blur reads
+    area = mcu_aligned(pixel_box, read_block_layout(data))
+    inside = PixelBox(area.x0 - window.x0, area.y0 - window.y0, area.x1 - window.x0, area.y1 - window.y0)
+
+    def luma(pixels: np.ndarray) -> np.ndarray:
+        return pixels if pixels.ndim == 2 else cv2.cvtColor(pixels, cv2.COLOR_BGR2GRAY)
+
+    truth = np.clip(np.rint(true_gaussian(luma(crop(original, window)), sigma)), 0, 255)
+    truth = crop(truth, inside)
+    fast_error, exact_error = psnr(crop(luma(decode(fast)), area), truth), psnr(crop(luma(decode(exact)), area), truth)
+    assert fast_error >= exact_error - 1.0, (fast_error, exact_error)
+    assert psnr(crop(decode(fast), area), crop(decode(exact), area)) >= 38
+
+
+def test_a_person_filling_the_frame(tmp_path: Path) -> None:
+    data = shared_image("person_animlr_Peru_S90_SDZG2_EK000008.JPG")
+    box = PixelBox(0, 0, 3264, 2448)
+    fast = check_lossless(data, [Region(box, 408.0)], "gaussian", tmp_path, "auto")
+    inner = PixelBox(16, 16, 3248, 2432)
+    assert high_frequency(decode(fast), inner) < 0.05 * high_frequency(decode(data), inner)
+
+
+def test_a_weak_blur_inside_a_strong_one_leaves_it_as_strong(tmp_path: Path) -> None:
+    """A small box (exact path) inside a person's box (block means): the overlap is blurred by both."""
+    data = photograph("420")
+    big = Region(PixelBox(100, 60, 500, 440), 50.0)
+    small = Region(PixelBox(240, 160, 300, 230), 6.0)
+    both = check_lossless(data, [small, big], "gaussian", tmp_path, "auto")
+    strong_only = check_lossless(data, [big], "gaussian", tmp_path, "auto")
+    overlap = PixelBox(248, 168, 292, 222)
+    assert high_frequency(decode(both), overlap) <= high_frequency(decode(strong_only), overlap) + 0.5
+    assert psnr(crop(decode(both), overlap), crop(decode(strong_only), overlap)) >= 35  # the strong blur won
+
+
+def test_overlapping_strong_blurs_blur_in_turn(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = photograph("422")
+    regions = [Region(PixelBox(50, 50, 350, 300), 30.0), Region(PixelBox(250, 150, 600, 450), 45.0)]
+    fast = check_lossless(data, regions, "gaussian", tmp_path, "auto")
+    exact = exact_reference(data, regions, "gaussian", monkeypatch)
+    union = PixelBox(48, 48, 608, 464)
+    assert psnr(crop(decode(fast), union), crop(decode(exact), union)) >= 42
+
+
+def test_strong_blur_costs_no_pixel_decode(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The DCT-domain path must not fall back to decoding pixels (which made large boxes slow)."""
+    from trapblur import jpeg_dct
+
+    def refuse(*_: object) -> None:
+        raise AssertionError("a pixel window was decoded")
+
+    monkeypatch.setattr(jpeg_dct, "decode_window", refuse)
+    monkeypatch.setattr(jpeg_lossless, "decode_window", refuse)
+    data = photograph("420")
+    edited = edit_jpeg_blocks(data, [Region(PixelBox(0, 0, WIDTH, HEIGHT), 80.0)], "gaussian")
+    assert edited.data != data
+    _, cost = jpeg_lossless.plan_edit(read_block_layout(data), [(Region(PixelBox(0, 0, 640, 480), 80.0),
+                                                                  PixelBox(0, 0, 640, 480))], "gaussian")
+    assert cost.exact_decoded == cost.exact_encoded == 0
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The cost model
+
+
+def test_large_exact_edits_are_left_to_re_encoding() -> None:
+    data = photograph("420")
+    whole = [Region(PixelBox(0, 0, WIDTH, HEIGHT), 40.0)]
+    with pytest.raises(LosslessNotFaster, match="re-encoding"):
+        edit_jpeg_blocks(data, whole, "pixelate", only_if_faster=True)
+    assert edit_jpeg_blocks(data, whole, "pixelate").data != data  # still possible when asked for
+    assert edit_jpeg_blocks(data, whole, "gaussian", only_if_faster=True).data != data  # from block means
+    small = [Region(PixelBox(100, 100, 180, 220), 15.0)]
+    assert edit_jpeg_blocks(data, small, "pixelate", only_if_faster=True).data != data
+
+
+def test_the_report_says_when_re_encoding_was_faster(tmp_path: Path) -> None:
+    images = tmp_path / "cams"
+    images.mkdir()
+    (images / "near.jpg").write_bytes(make_camera_jpeg(640, 480, seed=3))
+    (images / "far.jpg").write_bytes(make_camera_jpeg(640, 480, seed=4))
+    results = write_md(tmp_path / "md.json", [
+        {"file": "near.jpg", "detections": [person([0.0, 0.0, 1.0, 1.0])]},
+        {"file": "far.jpg", "detections": [person([0.4, 0.4, 0.05, 0.1])]},
+    ])
+    for method, near in (("pixelate", "reencode"), ("gaussian", "lossless")):
+        output = tmp_path / method
+        blur_dataset(images, results, output, method=method)
+        with (output / REPORT_NAME).open(newline="") as stream:
+            rows = {row["input"]: row for row in csv.DictReader(stream)}
+        assert rows["near.jpg"]["encoding"] == near
+        assert rows["far.jpg"]["encoding"] == "lossless"
+        if near == "reencode":
+            assert "faster than editing the blocks" in rows["near.jpg"]["reason"]
+
+
+def test_turbojpeg_is_costed_below_re_encoding() -> None:
+    if not jpeg_turbo.available():
+        pytest.skip("libturbojpeg is not installed")
+    costs = jpeg_lossless.COSTS
+    assert costs.turbojpeg + costs.from_means < costs.margin <= costs.exact_decoded + costs.exact_encoded
