@@ -41,7 +41,7 @@ import cv2
 import numpy as np
 
 from .jpeg_blocks import BlockLayout, blocks_of, component_blocks, factors
-from .jpeg_dct import dct_matrix
+from .jpeg_dct import RGB_TO_YCC, YCC_TO_RGB, dct_matrix
 from .regions import PixelBox
 
 SUBDIVISIONS = 2
@@ -133,6 +133,35 @@ class BlurredBlocks:
 def block_means(dc: np.ndarray, layout: BlockLayout, component: int) -> np.ndarray:
     """The block means (level-shifted sample values, float32) of a component from its DC terms."""
     return dc.astype(np.float32) * np.float32(layout.qtables[component][0, 0] / 8)
+
+
+def clip_to_gamut(means: Sequence[np.ndarray], layout: BlockLayout) -> None:
+    """Clip the block means of a colour image to displayable RGB, in place, as decoding would.
+
+    A decoder clips each pixel's RGB to 0..255, and the core blurs those clipped pixels; YCbCr block
+    means of an over-exposed sky or a white shirt lie outside that range (by up to ~20 levels), so
+    blurring them unclipped would brighten the blurred area near such places. Each luma block is
+    converted with the chroma means of its chroma block, clipped, and converted back; chroma blocks take
+    the mean of their luma blocks' clipped chroma. Blocks inside the gamut are left exactly as they were.
+    """
+    if len(means) != 3:
+        return
+    luma = means[0]
+    rows, columns = luma.shape
+    fx, fy = (layout.sampling[0][0], layout.sampling[0][1])  # luma blocks per chroma block, across and down
+    chroma = [np.repeat(np.repeat(c, fy, axis=0), fx, axis=1)[:rows, :columns] for c in means[1:]]
+    ycc = cv2.merge([luma, *chroma])  # all level-shifted, as YCC_TO_RGB expects
+    rgb = cv2.transform(ycc, YCC_TO_RGB)
+    outside = ((rgb < 0) | (rgb > 255)).any(axis=2)
+    if not outside.any():
+        return
+    clipped = cv2.transform(np.clip(rgb, 0, 255), RGB_TO_YCC)
+    luma[outside] = clipped[..., 0][outside]
+    for index, plane in enumerate(means[1:], start=1):
+        values = np.where(outside, clipped[..., index], chroma[index - 1])
+        padded = np.pad(values, ((0, -rows % fy), (0, -columns % fx)), mode="edge")
+        averaged = padded.reshape(padded.shape[0] // fy, fy, padded.shape[1] // fx, fx).mean(axis=(1, 3))
+        plane[...] = averaged[: plane.shape[0], : plane.shape[1]]
 
 
 def _net_sigma(sigma: float) -> float:

@@ -46,10 +46,10 @@ def _block_transforms() -> tuple[np.ndarray, np.ndarray]:
 _IDCT64, _FDCT64 = _block_transforms()
 # JFIF colour conversion as 3 x 4 affine maps for cv2.transform, with JPEG's level shift of 128 folded in:
 # (Y + 128, Cb, Cr) -> RGB, and RGB -> (Y - 128, Cb, Cr).
-_YCC_TO_RGB = np.array([
+YCC_TO_RGB = np.array([
     [1.0, 0.0, 1.402, 128.0], [1.0, -0.344136, -0.714136, 128.0], [1.0, 1.772, 0.0, 128.0],
 ], np.float32)
-_RGB_TO_YCC = np.array([
+RGB_TO_YCC = np.array([
     [0.299, 0.587, 0.114, -128.0], [-0.168736, -0.331264, 0.5, 0.0], [0.5, -0.418688, -0.081312, 0.0],
 ], np.float32)
 
@@ -76,7 +76,7 @@ def decode_window(planes: Sequence[np.ndarray], layout: BlockLayout, window: Pix
         samples.append(_upsample(values, layout, component, window))
     if not layout.colour:
         return _to_uint8(samples[0] + np.float32(128.0))
-    return _to_uint8(cv2.transform(cv2.merge(samples), _YCC_TO_RGB))
+    return _to_uint8(cv2.transform(cv2.merge(samples), YCC_TO_RGB))
 
 
 def decode_context(planes: Sequence[np.ndarray], layout: BlockLayout, window: PixelBox) -> np.ndarray:
@@ -109,7 +109,7 @@ def eighth_scale(planes: Sequence[np.ndarray], layout: BlockLayout) -> np.ndarra
     samples = [np.ascontiguousarray(s[:rows, :columns]) for s in samples]
     if not layout.colour:
         return _to_uint8(samples[0] + np.float32(128.0))
-    return _to_uint8(cv2.transform(cv2.merge(samples), _YCC_TO_RGB))
+    return _to_uint8(cv2.transform(cv2.merge(samples), YCC_TO_RGB))
 
 
 def _to_uint8(values: np.ndarray) -> np.ndarray:
@@ -129,7 +129,7 @@ def encode_area(
     if pad_y or pad_x:
         patch = cv2.copyMakeBorder(patch, 0, pad_y, 0, pad_x, cv2.BORDER_REPLICATE)
     if layout.colour:
-        samples = cv2.split(cv2.transform(patch.astype(np.float32), _RGB_TO_YCC))
+        samples = cv2.split(cv2.transform(patch.astype(np.float32), RGB_TO_YCC))
     else:
         samples = (patch.astype(np.float32) - np.float32(128.0),)
     for component, plane in enumerate(planes):

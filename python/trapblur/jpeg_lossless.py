@@ -199,6 +199,7 @@ def plan_edit(
         if method == "fill":
             return _filled_blocks(layout, areas)
         block_means = [dct_blur.block_means(d, layout, c) for c, d in enumerate(dc)]
+        dct_blur.clip_to_gamut(block_means, layout)
         for c in range(count):  # the exact edits' results are what the strong blurs read
             for _, area in exact:
                 rows, columns = component_blocks(layout, c, area)
