@@ -221,3 +221,33 @@ def test_turbojpeg_is_costed_below_re_encoding() -> None:
         pytest.skip("libturbojpeg is not installed")
     costs = jpeg_lossless.COSTS
     assert costs.turbojpeg + costs.from_means < costs.margin <= costs.exact_decoded + costs.exact_encoded
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Restart markers through TurboJPEG
+
+
+@pytest.mark.parametrize("options", [
+    dict(subsampling=2, restart_marker_blocks=3),
+    dict(subsampling=1, progressive=True, restart_marker_blocks=2),
+    dict(subsampling=0, restart_marker_blocks=40),
+])
+@pytest.mark.parametrize("method, sigma", [("gaussian", 30.0), ("gaussian", 6.0), ("fill", 5.0)])
+def test_turbojpeg_keeps_the_restart_interval(options: dict, method: str, sigma: float, tmp_path: Path) -> None:
+    """With "auto", files with restart markers go through libjpeg-turbo too, markers and interval kept."""
+    if not jpeg_turbo.available():
+        pytest.skip("libturbojpeg is not installed")
+    data = make_jpeg(textured_image(320, 240, seed=2), quality=90, **options)
+    regions = [Region(PixelBox(40, 30, 200, 190), sigma)]
+    assert edit_jpeg_blocks(data, regions, method).backend == "turbojpeg"
+    check_lossless(data, regions, method, tmp_path, "auto")  # restart interval and markers, blocks outside
+
+
+def test_grey_progressive_restart_file_through_turbojpeg(tmp_path: Path) -> None:
+    if not jpeg_turbo.available():
+        pytest.skip("libturbojpeg is not installed")
+    grey = cv2.cvtColor(textured_image(203, 157, seed=4), cv2.COLOR_RGB2GRAY)
+    data = make_jpeg(grey, progressive=True, restart_marker_blocks=5)
+    regions = [Region(PixelBox(20, 20, 150, 140), 25.0)]
+    assert edit_jpeg_blocks(data, regions, "gaussian").backend == "turbojpeg"
+    check_lossless(data, regions, "gaussian", tmp_path, "auto")

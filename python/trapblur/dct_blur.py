@@ -83,13 +83,14 @@ def blur_means(
     r0, r1 = max(0, rows.start - context_y), min(total_rows, rows.stop + context_y)
     c0, c1 = max(0, columns.start - context_x), min(total_columns, columns.stop + context_x)
     crop = means[r0:r1, c0:c1]
-    fine = np.repeat(np.repeat(crop, s, axis=0), s, axis=1) if s > 1 else crop.copy()
+    fine = cv2.resize(crop, (crop.shape[1] * s, crop.shape[0] * s), interpolation=cv2.INTER_NEAREST)
     spacing = 8 / s  # samples between field points
     # The bilinear interpolation at the end adds a tent filter's variance (1/6 point spacing^2).
     field = _smooth(fine, _net_sigma(sigma_x / spacing), _net_sigma(sigma_y / spacing))
     # Block means the area leaves behind, for the next region.
     area_field = field[(rows.start - r0) * s : (rows.stop - r0) * s, (columns.start - c0) * s : (columns.stop - c0) * s]
-    means[rows, columns] = area_field.reshape(rows.stop - rows.start, s, columns.stop - columns.start, s).mean(axis=(1, 3))
+    means[rows, columns] = cv2.resize(area_field, (columns.stop - columns.start, rows.stop - rows.start),
+                                      interpolation=cv2.INTER_AREA)  # by a whole factor: the mean
     padded = cv2.copyMakeBorder(field, 1, 1, 1, 1, cv2.BORDER_REPLICATE)  # the core's upscale clamps at edges
     return BlurredArea(padded, r0, c0, rows, columns, _coefficient_matrix(layout.qtables[component].tobytes()))
 
@@ -100,15 +101,15 @@ def coefficients(blurred: BlurredArea, row_start: int, row_stop: int) -> np.ndar
     columns = blurred.columns
     count_rows, count_columns = row_stop - row_start, columns.stop - columns.start
     top, left = (row_start - blurred.row0) * s, (columns.start - blurred.column0) * s
-    neighbours = np.empty((count_rows, count_columns, (s + 2) ** 2), np.float32)
+    neighbours = np.empty(((s + 2) ** 2, count_rows, count_columns), np.float32)  # one plane per neighbour
     index = 0
     for a in range(s + 2):
         for b in range(s + 2):
-            neighbours[:, :, index] = blurred.field[
+            neighbours[index] = blurred.field[
                 top + a : top + a + count_rows * s : s, left + b : left + b + count_columns * s : s
             ]
             index += 1
-    values = neighbours.reshape(-1, (s + 2) ** 2) @ blurred.matrix
+    values = neighbours.reshape((s + 2) ** 2, -1).T @ blurred.matrix  # BLAS reads the transpose in place
     np.rint(values, out=values)
     return values.astype(np.int16).reshape(count_rows, count_columns, 8, 8)
 
@@ -149,7 +150,8 @@ def clip_to_gamut(means: Sequence[np.ndarray], layout: BlockLayout) -> None:
     luma = means[0]
     rows, columns = luma.shape
     fx, fy = (layout.sampling[0][0], layout.sampling[0][1])  # luma blocks per chroma block, across and down
-    chroma = [np.repeat(np.repeat(c, fy, axis=0), fx, axis=1)[:rows, :columns] for c in means[1:]]
+    chroma = [cv2.resize(c, (c.shape[1] * fx, c.shape[0] * fy), interpolation=cv2.INTER_NEAREST)[:rows, :columns]
+              for c in means[1:]]
     ycc = cv2.merge([luma, *chroma])  # all level-shifted, as YCC_TO_RGB expects
     rgb = cv2.transform(ycc, YCC_TO_RGB)
     outside = ((rgb < 0) | (rgb > 255)).any(axis=2)
@@ -159,8 +161,8 @@ def clip_to_gamut(means: Sequence[np.ndarray], layout: BlockLayout) -> None:
     luma[outside] = clipped[..., 0][outside]
     for index, plane in enumerate(means[1:], start=1):
         values = np.where(outside, clipped[..., index], chroma[index - 1])
-        padded = np.pad(values, ((0, -rows % fy), (0, -columns % fx)), mode="edge")
-        averaged = padded.reshape(padded.shape[0] // fy, fy, padded.shape[1] // fx, fx).mean(axis=(1, 3))
+        padded = cv2.copyMakeBorder(values, 0, -rows % fy, 0, -columns % fx, cv2.BORDER_REPLICATE)
+        averaged = cv2.resize(padded, (padded.shape[1] // fx, padded.shape[0] // fy), interpolation=cv2.INTER_AREA)
         plane[...] = averaged[: plane.shape[0], : plane.shape[1]]
 
 

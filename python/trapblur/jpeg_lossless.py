@@ -48,8 +48,10 @@ Back ends
 ---------
 * :mod:`.jpeg_turbo` (preferred, ``backend="auto"``): the system's libjpeg-turbo through ``ctypes``,
   ``tjTransform`` with a custom filter. It costs one entropy decode + encode, the floor of any block-wise
-  edit, but needs ``libturbojpeg`` installed (Linux packages; not from the Python registry), and files
-  with a restart interval go to pyjpegio (libjpeg-turbo 2.x's transform drops restart markers).
+  edit, but needs ``libturbojpeg`` installed (Linux packages; not from the Python registry). Its 2.x API
+  drops restart markers: with ``"auto"`` it sets the restart interval in the compressor where it can
+  recognise the library's structure (:func:`.jpeg_turbo._set_restart_interval`); elsewhere such files go
+  to pyjpegio.
 * :mod:`.jpeg_pyjpegio`: wheels that bundle libjpeg-turbo for Linux, Windows and macOS, so R users get it
   from the registry with no compiler or system library; slower (it copies every coefficient).
 
@@ -143,9 +145,9 @@ def edit_jpeg_blocks(
     plan, cost = plan_edit(layout, edits, method)
     if backend in ("auto", "turbojpeg"):
         try:
-            if only_if_faster and jpeg_turbo.available() and not layout.restart_interval:
+            if only_if_faster and jpeg_turbo.available():
                 _check_pays(cost, layout, "turbojpeg")
-            output, dc = jpeg_turbo.edit_blocks(data, layout, plan)
+            output, dc = jpeg_turbo.edit_blocks(data, layout, plan, keep_restart_interval=backend == "auto")
             return EditedJpeg(output, eighth_scale(dc, layout), "turbojpeg")
         except LosslessNotFaster:
             raise
@@ -345,7 +347,7 @@ def backend_for(layout: BlockLayout, backend: str = "auto") -> str | None:
     """The back end ``edit_jpeg_blocks`` would try first for this file, or None if neither is available."""
     if backend != "auto":
         return backend
-    if jpeg_turbo.available() and not layout.restart_interval:
+    if jpeg_turbo.available():
         return "turbojpeg"
     return "pyjpegio" if jpeg_pyjpegio.available() else None
 

@@ -33,9 +33,11 @@ Supported: libjpeg-turbo 2.x and 3.x through the 2.x API (``tjInitTransform``/``
 
 Refused here (:class:`.jpeg_blocks.LosslessUnsupported`, so the caller falls back to pyjpegio):
 
-* **files with a restart interval**: ``tjTransform`` does not copy it (libjpeg's
-  ``jpeg_copy_critical_parameters`` does not, and the 2.x API has no way to set it), so the output would
-  lose its restart markers (field notes, section 3);
+* **files with a restart interval**, unless ``keep_restart_interval`` (what ``backend="auto"`` asks for):
+  ``tjTransform`` does not copy it (libjpeg's ``jpeg_copy_critical_parameters`` does not, and the 2.x API
+  has no way to set it), so the output would lose its restart markers (field notes, section 3).
+  :func:`_set_restart_interval` sets it in the compressor while the output's filter runs, where the
+  library's structure can be recognised; elsewhere such files are refused;
 * anything :func:`.jpeg_blocks.read_block_layout` refuses (arithmetic, 12-bit, CMYK, ...);
 * any libjpeg-turbo error *or warning* (``TJFLAG_STOPONWARNING``): a corrupt file is never half-edited.
 
@@ -185,16 +187,19 @@ def _load() -> TurboJPEG:
 # The edit
 
 
-def edit_blocks(data: bytes, layout: BlockLayout, plan: BlockPlan) -> tuple[bytes, list[np.ndarray]]:
+def edit_blocks(
+    data: bytes, layout: BlockLayout, plan: BlockPlan, *, keep_restart_interval: bool = False
+) -> tuple[bytes, list[np.ndarray]]:
     """``data`` with ``plan`` carried out on its coefficients; every other block bit-identical.
 
     Also returns every component's DC terms (block rows, block columns) as written, the rewritten blocks'
     new ones included: the edited picture at 1/8 scale, from which the caller renders the EXIF thumbnail
-    without decoding the output. ``layout`` is :func:`.jpeg_blocks.read_block_layout`'s. Raises
-    :class:`LosslessUnsupported` when this back end cannot do it; never returns a partly edited image.
+    without decoding the output. ``layout`` is :func:`.jpeg_blocks.read_block_layout`'s. A file with a
+    restart interval is refused unless ``keep_restart_interval`` (see :func:`_set_restart_interval`).
+    Raises :class:`LosslessUnsupported` when this back end cannot do it; never returns a partly edited image.
     """
     turbo = load()
-    if layout.restart_interval:
+    if layout.restart_interval and not keep_restart_interval:
         raise LosslessUnsupported("libjpeg-turbo's transform would drop the restart markers")
     edit = _Edit(layout, plan)
     callback = _FILTER(edit.filter)  # kept alive by this frame for the whole call
@@ -209,6 +214,7 @@ def edit_blocks(data: bytes, layout: BlockLayout, plan: BlockPlan) -> tuple[byte
     handle = library.tjInitTransform()  # a fresh handle per image: see the module docstring
     if not handle:
         raise LosslessUnsupported("tjInitTransform failed")
+    edit.handle = handle
     try:
         status = library.tjTransform(handle, data, len(data), 2, buffers, sizes, transforms, TJFLAG_STOPONWARNING)
         message = library.tjGetErrorStr2(handle).decode("utf-8", "replace").strip() if status else ""
@@ -251,6 +257,7 @@ class _Edit:
         self.rows_read = [0] * count
         self.rows_written: list[set[int]] = [set() for _ in range(count)]
         self.new_blocks: NewBlocks | None = None
+        self.handle = 0
 
     def filter(self, coefficients: int, array: _Region, plane: _Region, component: int, index: int, _: Any) -> int:
         """libjpeg-turbo's customFilter: one row of blocks; a return of -1 makes ``tjTransform`` fail."""
@@ -285,6 +292,8 @@ class _Edit:
             expected = [0 if r is None else r[0].stop - r[0].start for r in self.plan.reads]
             if self.rows_read != expected:
                 raise RuntimeError(f"the blocks were not read completely ({self.rows_read} of {expected} rows)")
+            if self.layout.restart_interval:
+                _set_restart_interval(self.handle, self.layout)
             self.new_blocks = self.plan.recode(self.planes, self.dc)
         items = self.write[component].get(row)
         if not items:
@@ -306,6 +315,80 @@ class _Edit:
             raise LosslessUnsupported("libjpeg-turbo did not hand over every block row to be rewritten")
 
 
+# ----------------------------------------------------------------------------------------------------------
+# Keeping a restart interval
+
+
+def _compress_struct(version: int, boolean: type) -> type:
+    """The leading fields of libjpeg's ``jpeg_compress_struct``, up to the restart interval (jpeglib.h).
+
+    Fields that depend on ``JPEG_LIB_VERSION`` (62, the default build, or 70/80) are included as it says.
+    """
+    c_void_p, c_int, c_uint = ctypes.c_void_p, ctypes.c_int, ctypes.c_uint
+    fields: list[tuple[str, Any]] = [
+        ("err", c_void_p), ("mem", c_void_p), ("progress", c_void_p), ("client_data", c_void_p),
+        ("is_decompressor", boolean), ("global_state", c_int), ("dest", c_void_p),
+        ("image_width", c_uint), ("image_height", c_uint), ("input_components", c_int), ("in_color_space", c_int),
+        ("input_gamma", ctypes.c_double),
+    ]
+    if version >= 70:
+        fields += [("scale_num", c_uint), ("scale_denom", c_uint), ("jpeg_width", c_uint), ("jpeg_height", c_uint)]
+    fields += [("data_precision", c_int), ("num_components", c_int), ("jpeg_color_space", c_int),
+               ("comp_info", c_void_p), ("quant_tbl_ptrs", c_void_p * 4)]
+    if version >= 70:
+        fields += [("q_scale_factor", c_int * 4)]
+    fields += [("dc_huff_tbl_ptrs", c_void_p * 4), ("ac_huff_tbl_ptrs", c_void_p * 4), ("arith", ctypes.c_ubyte * 48),
+               ("num_scans", c_int), ("scan_info", c_void_p), ("raw_data_in", boolean), ("arith_code", boolean),
+               ("optimize_coding", boolean), ("CCIR601_sampling", boolean)]
+    if version >= 70:
+        fields += [("do_fancy_downsampling", boolean)]
+    fields += [("smoothing_factor", c_int), ("dct_method", c_int), ("restart_interval", c_uint),
+               ("restart_in_rows", c_int)]
+    return type(f"_CompressStruct{version}", (ctypes.Structure,), {"_fields_": fields})
+
+
+_BOOLEAN = ctypes.c_ubyte if sys.platform == "win32" else ctypes.c_int  # jmorecfg.h: unsigned char on Windows
+_COMPRESS_STRUCTS = [_compress_struct(version, _BOOLEAN) for version in (62, 80)]
+_CSTATE_WRCOEFS = 103  # jpegint.h: jpeg_write_coefficients() done
+_JCS_GRAYSCALE, _JCS_YCBCR = 1, 3
+
+
+def _set_restart_interval(handle: int, layout: BlockLayout) -> None:
+    """Give the output the input's restart interval, which ``tjTransform`` (2.x API) does not copy.
+
+    A TurboJPEG handle starts with libjpeg's compressor (``tjinstance.cinfo``); between
+    ``jpeg_write_coefficients`` and ``jpeg_finish_compress`` (when the output's custom filter runs), the
+    compressor reads ``restart_interval`` only when it writes the scans, so setting it then gives the
+    output the input's restart markers, as ``jpegtran -restart`` does. The field's place depends on how
+    libjpeg-turbo was built, so it is written only where a dozen fields before it read exactly what they
+    must at that moment (this image's size, precision, components, colour space, scan count, the state
+    after ``jpeg_write_coefficients``, default settings); otherwise the file is refused and goes to
+    pyjpegio. The output is checked for the interval and its markers afterwards.
+    """
+    for struct in _COMPRESS_STRUCTS:
+        compressor = struct.from_address(handle)
+        version_ok = not hasattr(compressor, "scale_num") or (compressor.scale_num, compressor.scale_denom) == (1, 1)
+        if (
+            version_ok
+            and compressor.is_decompressor == 0
+            and compressor.global_state == _CSTATE_WRCOEFS
+            and (compressor.image_width, compressor.image_height) == (layout.width, layout.height)
+            and compressor.data_precision == 8
+            and compressor.num_components == len(layout.sampling)
+            and compressor.jpeg_color_space == (_JCS_YCBCR if layout.colour else _JCS_GRAYSCALE)
+            and compressor.err and compressor.mem and compressor.dest and compressor.comp_info
+            and compressor.quant_tbl_ptrs[0]
+            and (compressor.num_scans > 1 and compressor.scan_info if layout.progressive
+                 else compressor.num_scans == 1 and not compressor.scan_info)
+            and (compressor.raw_data_in, compressor.arith_code, compressor.CCIR601_sampling) == (0, 0, 0)
+            and (compressor.smoothing_factor, compressor.dct_method) == (0, 0)
+            and (compressor.restart_interval, compressor.restart_in_rows) == (0, 0)
+        ):
+            compressor.restart_interval = layout.restart_interval
+            return
+    raise LosslessUnsupported("libjpeg-turbo's transform would drop the restart markers (unrecognised build)")
+
+
 def _check_output(output: bytes, layout: BlockLayout) -> None:
     """Refuse an output whose frame differs from the input's in anything the block-wise path promises."""
     try:
@@ -319,3 +402,6 @@ def _check_output(output: bytes, layout: BlockLayout) -> None:
         or not all(np.array_equal(a, b) for a, b in zip(written.qtables, layout.qtables))
     ):
         raise LosslessUnsupported("libjpeg-turbo's output differs from the input's frame or tables")
+    mcus = -(-layout.width // layout.mcu_width) * -(-layout.height // layout.mcu_height)
+    if layout.restart_interval and mcus > layout.restart_interval and b"\xff\xd0" not in output:
+        raise LosslessUnsupported("libjpeg-turbo's output lacks the restart markers")
