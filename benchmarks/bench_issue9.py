@@ -116,13 +116,15 @@ class Case:
         return float(grid.mean())
 
 
-def cases() -> list[Case]:
+def cases(only: str = "") -> list[Case]:
     found = []
     for name, boxes in REAL_BOXES.items():
+        if only and only not in name:
+            continue
         path = SHARED / "images" / name
         if path.is_file():
             found.append(Case(f"real {name[:34]}", path.read_bytes(), boxes))
-    if SOURCE_PHOTO.is_file():
+    if SOURCE_PHOTO.is_file() and not only:
         for size, (width, height) in SIZES.items():
             data = photograph(width, height, 1)
             for area, box in BOX_AREAS.items():
@@ -157,7 +159,7 @@ def section_images(rounds: int) -> None:
     print(f"{'case':46} {'cover':>5} {'lossless':>15} {'reencode':>15} {'speed-up':>8}  encoding taken")
     options = BlurOptions()
     worst, small = [], []
-    for case in cases():
+    for case in cases(only):
         source = inspect_image(case.data)
         detections = [Detection("person", 0.9, tuple(box)) for box in case.boxes]
         regions = regions_to_hide(detections, options, source.width, source.height, source.orientation)
@@ -304,7 +306,7 @@ def lossless_stages(data: bytes, regions: list, rounds: int) -> dict[str, float]
 
     source = inspect_image(data)
     runs = timed({
-        "edit": lambda: jpeg_turbo.edit_blocks(data, layout, timed_plan()),
+        "edit": lambda: jpeg_turbo.edit_blocks(data, layout, timed_plan(), keep_restart_interval=True),
         "whole": lambda: encode_jpeg_blocks(source, regions, "gaussian"),
         "edit_api": lambda: jpeg_lossless.edit_jpeg_blocks(data, regions, "gaussian"),
         "inspect": lambda: inspect_image(data),
@@ -331,17 +333,15 @@ def reencode_stages(data: bytes, regions: list, rounds: int) -> dict[str, float]
             "total": c["inspect"] + c["decode"] + max(c["blur"] - c["copy"], 0.0) + c["encode_like"]}
 
 
-def section_stages(rounds: int) -> None:
+def section_stages(rounds: int, only: str = "") -> None:
     if not jpeg_turbo.available():
         print("\n## stages: skipped (libturbojpeg not available)")
         return
     print(f"\n## stages: median CPU ms per image, one thread; {load()}")
     turbo = Turbo()
     options = BlurOptions()
-    for case in cases():
+    for case in cases(only):
         source = inspect_image(case.data)
-        if source.jpeg_layout.restart_interval:
-            continue  # goes to pyjpegio: no stage split
         detections = [Detection("person", 0.9, tuple(box)) for box in case.boxes]
         regions = regions_to_hide(detections, options, source.width, source.height, source.orientation)
         floor = floor_stages(turbo, case.data, rounds)
@@ -544,6 +544,7 @@ def main() -> int:
     parser.add_argument("--rss-counts", default="100,2000", help="image counts for the memory section")
     parser.add_argument("--copies", type=int, default=2, help="generated images per size, box and kind in the mix")
     parser.add_argument("--md-venv", type=Path, default=Path.home() / ".cache" / "trapblur-bench" / "megadetector")
+    parser.add_argument("--case", default="", help="stages: only the real photographs whose name contains this")
     parser.add_argument("--workdir", type=Path, default=None, help="where to write images (default: a temp dir)")
     args = parser.parse_args()
     if not SOURCE_PHOTO.is_file():
@@ -559,7 +560,7 @@ def main() -> int:
         if "images" in sections:
             section_images(args.rounds)
         if "stages" in sections:
-            section_stages(args.rounds)
+            section_stages(args.rounds, args.case)
         if "megadetector" in sections:
             section_megadetector(root, max(3, args.rounds), args.md_venv, args.copies)
         if "memory" in sections:

@@ -188,12 +188,20 @@ def test_strong_blur_costs_no_pixel_decode(monkeypatch: pytest.MonkeyPatch) -> N
 def test_large_exact_edits_are_left_to_re_encoding() -> None:
     data = photograph("420")
     whole = [Region(PixelBox(0, 0, WIDTH, HEIGHT), 40.0)]
+    assert WIDTH * HEIGHT > 1.5 * jpeg_lossless.COSTS.fixed / (1 - jpeg_lossless.COSTS.turbojpeg)  # not too small
     with pytest.raises(LosslessNotFaster, match="re-encoding"):
         edit_jpeg_blocks(data, whole, "pixelate", only_if_faster=True)
     assert edit_jpeg_blocks(data, whole, "pixelate").data != data  # still possible when asked for
     assert edit_jpeg_blocks(data, whole, "gaussian", only_if_faster=True).data != data  # from block means
     small = [Region(PixelBox(100, 100, 180, 220), 15.0)]
     assert edit_jpeg_blocks(data, small, "pixelate", only_if_faster=True).data != data
+
+
+def test_small_photographs_are_left_to_re_encoding() -> None:
+    """Below ~0.2 MP, block-wise editing's fixed costs (Python calls per block row) outweigh its gain."""
+    data = make_jpeg(textured_image(320, 240, seed=1), quality=90)
+    with pytest.raises(LosslessNotFaster):
+        edit_jpeg_blocks(data, [Region(PixelBox(40, 40, 200, 200), 30.0)], "gaussian", only_if_faster=True)
 
 
 def test_the_report_says_when_re_encoding_was_faster(tmp_path: Path) -> None:
@@ -251,3 +259,59 @@ def test_grey_progressive_restart_file_through_turbojpeg(tmp_path: Path) -> None
     regions = [Region(PixelBox(20, 20, 150, 140), 25.0)]
     assert edit_jpeg_blocks(data, regions, "gaussian").backend == "turbojpeg"
     check_lossless(data, regions, "gaussian", tmp_path, "auto")
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The 1/4-scale picture smaller photographs hand back for their previews
+
+
+def _quarter_scale_difference(data: bytes, region: Region) -> tuple[np.ndarray, np.ndarray]:
+    edited = edit_jpeg_blocks(data, [region], "gaussian")
+    assert edited.quarter_scale is not None
+    quarter = edited.quarter_scale()
+    grey = quarter.ndim == 2
+    flags = (cv2.IMREAD_REDUCED_GRAYSCALE_4 if grey else cv2.IMREAD_REDUCED_COLOR_4) | cv2.IMREAD_IGNORE_ORIENTATION
+    reference = cv2.imdecode(np.frombuffer(edited.data, np.uint8), flags)
+    reference = reference if grey else reference[..., ::-1]
+    rows, columns = reference.shape[:2]
+    assert quarter.shape[0] >= rows and quarter.shape[1] >= columns
+    return quarter, np.abs(quarter[:rows, :columns].astype(int) - reference.astype(int))
+
+
+@pytest.mark.parametrize("layout", ["444", "grey"])
+def test_quarter_scale_picture_is_the_edited_image(layout: str) -> None:
+    """Like the 1/8-scale one, the 1/4-scale picture (for EXIF thumbnails of photographs under 1280 px)
+    is what libjpeg-turbo's own 1/4-scale decode of the output gives, blurred region included."""
+    if not jpeg_turbo.available():
+        pytest.skip("libturbojpeg is not installed")
+    _, difference = _quarter_scale_difference(photograph(layout), Region(PixelBox(100, 60, 400, 300), 40.0))
+    assert difference.mean() < 1.0 and np.percentile(difference, 99) <= 4
+
+
+def test_quarter_scale_picture_of_a_subsampled_photograph() -> None:
+    """With 4:2:0 chroma, libjpeg-turbo reconstructs chroma at 1/4 scale otherwise than trapblur
+    interpolates it: on a real photograph they agree to about a grey level."""
+    if not jpeg_turbo.available():
+        pytest.skip("libturbojpeg is not installed")
+    data = shared_image("animal_md_idaho-camera-traps.jpg")
+    _, difference = _quarter_scale_difference(data, Region(PixelBox(240, 150, 520, 330), 35.0))
+    assert difference.mean() < 1.5 and np.percentile(difference, 99) <= 10
+
+
+def test_small_photographs_render_their_thumbnail_without_a_second_decode(monkeypatch: pytest.MonkeyPatch) -> None:
+    from trapblur import codecs
+    from trapblur.codecs import encode_jpeg_blocks, inspect_image
+
+    if not jpeg_turbo.available():
+        pytest.skip("libturbojpeg is not installed")
+
+    def refuse(*_: object) -> None:
+        raise AssertionError("the edited JPEG was decoded again")
+
+    monkeypatch.setattr(codecs, "_decode_reduced", refuse)
+    data = make_camera_jpeg(800, 600, seed=2)  # a 160 x 120 EXIF thumbnail: 1/8 scale is too small
+    source = inspect_image(data)
+    encoded = encode_jpeg_blocks(source, [Region(PixelBox(200, 100, 500, 500), 50.0)], "gaussian")
+    start = encoded.data.index(b"\xff\xd8\xff", 4)  # the thumbnail inside EXIF
+    thumbnail = decode(encoded.data[start:])
+    assert thumbnail is not None and thumbnail.shape[:2] == (120, 160)

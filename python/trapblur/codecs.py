@@ -146,7 +146,8 @@ def encode_jpeg_blocks(
     its previews are rendered from a reduced-size decode of the *edited* file. ``only_if_faster`` raises
     :class:`~trapblur.jpeg_lossless.LosslessNotFaster` where re-encoding would cost less.
     """
-    result = edit_jpeg_blocks(source.data, regions, method, backend, only_if_faster=only_if_faster)
+    result = edit_jpeg_blocks(source.data, regions, method, backend, only_if_faster=only_if_faster,
+                              structure=source.jpeg_layout)
     edited = result.data
     grey = len(source.jpeg_layout.components) == 1
     decoded: dict[int, Pixels] = {}
@@ -155,6 +156,8 @@ def encode_jpeg_blocks(
 
     def render(width: int, height: int, max_bytes: int) -> bytes:
         factor = _reduction(source.width, source.height, width, height)
+        if factor == 4 and factor not in decoded and result.quarter_scale is not None:  # smaller photographs
+            decoded[4] = Pixels(result.quarter_scale(), "L" if grey else "RGB")
         if factor not in decoded:
             decoded[factor] = _decode_reduced(edited, factor, grey)
         return encode_preview(decoded[factor], width, height, max_bytes)

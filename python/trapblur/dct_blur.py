@@ -136,8 +136,10 @@ def block_means(dc: np.ndarray, layout: BlockLayout, component: int) -> np.ndarr
     return dc.astype(np.float32) * np.float32(layout.qtables[component][0, 0] / 8)
 
 
-def clip_to_gamut(means: Sequence[np.ndarray], layout: BlockLayout) -> None:
+def clip_to_gamut(means: Sequence[np.ndarray], layout: BlockLayout, window: PixelBox | None = None) -> None:
     """Clip the block means of a colour image to displayable RGB, in place, as decoding would.
+
+    Only the MCU-aligned pixel ``window`` is clipped (default: the whole image).
 
     A decoder clips each pixel's RGB to 0..255, and the core blurs those clipped pixels; YCbCr block
     means of an over-exposed sky or a white shirt lie outside that range (by up to ~20 levels), so
@@ -147,6 +149,8 @@ def clip_to_gamut(means: Sequence[np.ndarray], layout: BlockLayout) -> None:
     """
     if len(means) != 3:
         return
+    if window is not None:
+        means = [plane[component_blocks(layout, c, window)] for c, plane in enumerate(means)]  # views
     luma = means[0]
     rows, columns = luma.shape
     fx, fy = (layout.sampling[0][0], layout.sampling[0][1])  # luma blocks per chroma block, across and down

@@ -61,9 +61,12 @@ class BlockLayout:
 # What the file is
 
 
-def read_block_layout(data: bytes) -> BlockLayout:
-    """The geometry of ``data``, or :class:`LosslessUnsupported` saying why it cannot be edited block-wise."""
-    structure = jpeg.parse_jpeg(data)
+def read_block_layout(data: bytes, structure: jpeg.JpegLayout | None = None) -> BlockLayout:
+    """The geometry of ``data``, or :class:`LosslessUnsupported` saying why it cannot be edited block-wise.
+
+    ``structure`` is ``jpeg.parse_jpeg(data)`` where the caller has it already.
+    """
+    structure = structure or jpeg.parse_jpeg(data)
     kind = SUPPORTED_FRAMES.get(structure.frame_marker)
     if kind is None:
         coding = "arithmetic" if structure.arithmetic else "lossless or hierarchical"

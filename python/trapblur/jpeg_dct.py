@@ -44,6 +44,19 @@ def _block_transforms() -> tuple[np.ndarray, np.ndarray]:
 
 
 _IDCT64, _FDCT64 = _block_transforms()
+
+
+@functools.lru_cache(maxsize=32)
+def _quarter_transform(table: bytes) -> np.ndarray:
+    """(64, 4): a block's quantised coefficients -> the mean of each 4 x 4 quarter (down, across).
+
+    Only the frequencies 0, 1, 3, 5 and 7 each way contribute (the other basis functions average to
+    zero over half a block).
+    """
+    halves = dct_matrix().reshape(8, 2, 4).mean(axis=2)  # (frequency, half)
+    matrix = np.einsum("uq,vp->uvqp", halves, halves).reshape(64, 4)
+    steps = np.frombuffer(table, np.float32).astype(np.float64)
+    return (matrix * steps[:, None]).astype(np.float32)
 # JFIF colour conversion as 3 x 4 affine maps for cv2.transform, with JPEG's level shift of 128 folded in:
 # (Y + 128, Cb, Cr) -> RGB, and RGB -> (Y - 128, Cb, Cr).
 YCC_TO_RGB = np.array([
@@ -104,6 +117,29 @@ def eighth_scale(planes: Sequence[np.ndarray], layout: BlockLayout) -> np.ndarra
         if (fx, fy) != (1, 1):
             means = cv2.resize(means, (means.shape[1] * fx, means.shape[0] * fy), interpolation=cv2.INTER_LINEAR)
         samples.append(means)
+    rows = min(s.shape[0] for s in samples)
+    columns = min(s.shape[1] for s in samples)
+    samples = [np.ascontiguousarray(s[:rows, :columns]) for s in samples]
+    if not layout.colour:
+        return _to_uint8(samples[0] + np.float32(128.0))
+    return _to_uint8(cv2.transform(cv2.merge(samples), YCC_TO_RGB))
+
+
+def quarter_scale(planes: Sequence[np.ndarray], layout: BlockLayout) -> np.ndarray:
+    """2 x 2 RGB (or grey) uint8 pixels per luma block: each the mean of a 4 x 4 quarter of its block.
+
+    ``planes`` are each component's (block rows, block columns, 8, 8) coefficients; one small product
+    per component, so previews of small photographs need no second decode of the output.
+    """
+    samples = []
+    for component, blocks in enumerate(planes):
+        rows, columns = blocks.shape[:2]
+        quarters = blocks.reshape(-1, 64).astype(np.float32) @ _quarter_transform(layout.qtables[component].tobytes())
+        plane = np.ascontiguousarray(quarters.reshape(rows, columns, 2, 2).transpose(0, 2, 1, 3).reshape(rows * 2, columns * 2))
+        fx, fy = factors(layout, component)
+        if (fx, fy) != (1, 1):
+            plane = cv2.resize(plane, (plane.shape[1] * fx, plane.shape[0] * fy), interpolation=cv2.INTER_LINEAR)
+        samples.append(plane)
     rows = min(s.shape[0] for s in samples)
     columns = min(s.shape[1] for s in samples)
     samples = [np.ascontiguousarray(s[:rows, :columns]) for s in samples]

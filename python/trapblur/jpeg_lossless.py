@@ -63,11 +63,11 @@ luma at 1 or 2 each way), :class:`LosslessUnsupported` is raised and the caller 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
-from . import dct_blur, jpeg_pyjpegio, jpeg_turbo
+from . import dct_blur, jpeg, jpeg_pyjpegio, jpeg_turbo
 from .blur import hide_regions
 from .jpeg_blocks import (
     BlockLayout,
@@ -81,7 +81,7 @@ from .jpeg_blocks import (
     mcu_aligned,
     read_block_layout,
 )
-from .jpeg_dct import decode_context, decode_window, eighth_scale, encode_area, shift
+from .jpeg_dct import decode_context, decode_window, eighth_scale, encode_area, quarter_scale, shift
 from .regions import PixelBox, Region
 
 __all__ = [
@@ -115,6 +115,7 @@ class EditedJpeg:
     data: bytes
     eighth_scale: np.ndarray | None = None
     backend: str = ""
+    quarter_scale: Callable[[], np.ndarray] | None = None  # the same at 1/4 scale, on demand (smaller photographs)
 
 
 def blur_jpeg_blocks(data: bytes, regions: Sequence[Region], method: str, backend: str = "auto") -> bytes:
@@ -123,7 +124,8 @@ def blur_jpeg_blocks(data: bytes, regions: Sequence[Region], method: str, backen
 
 
 def edit_jpeg_blocks(
-    data: bytes, regions: Sequence[Region], method: str, backend: str = "auto", *, only_if_faster: bool = False
+    data: bytes, regions: Sequence[Region], method: str, backend: str = "auto", *, only_if_faster: bool = False,
+    structure: jpeg.JpegLayout | None = None,
 ) -> EditedJpeg:
     """A JPEG of ``data`` with ``regions`` (stored pixel frame) hidden, every other block bit-identical.
 
@@ -133,11 +135,12 @@ def edit_jpeg_blocks(
     re-encoding this image costs less than editing its blocks with the back end that would be used.
     Raises :class:`LosslessUnsupported` when the file cannot be edited block-wise (by the back end
     asked for, or by any with ``"auto"``), and :class:`~trapblur.errors.ImageError` when it is broken.
-    Never returns a partly edited image.
+    ``structure`` is ``jpeg.parse_jpeg(data)`` where the caller has it already. Never returns a partly
+    edited image.
     """
     if backend not in ("auto",) + BACKENDS:
         raise ValueError(f"backend must be 'auto' or one of {', '.join(BACKENDS)}, not {backend!r}")
-    layout = read_block_layout(data)
+    layout = read_block_layout(data, structure)
     edits = [edit_for(region, layout) for region in regions]
     edits = [(hide, area) for hide, area in edits if not area.empty]
     if not edits:
@@ -147,8 +150,9 @@ def edit_jpeg_blocks(
         try:
             if only_if_faster and jpeg_turbo.available():
                 _check_pays(cost, layout, "turbojpeg")
-            output, dc = jpeg_turbo.edit_blocks(data, layout, plan, keep_restart_interval=backend == "auto")
-            return EditedJpeg(output, eighth_scale(dc, layout), "turbojpeg")
+            output, dc, blocks = jpeg_turbo.edit_blocks(data, layout, plan, keep_restart_interval=backend == "auto")
+            quarter = (lambda: quarter_scale(blocks, layout)) if blocks is not None else None
+            return EditedJpeg(output, eighth_scale(dc, layout), "turbojpeg", quarter)
         except LosslessNotFaster:
             raise
         except LosslessUnsupported:
@@ -201,7 +205,7 @@ def plan_edit(
         if method == "fill":
             return _filled_blocks(layout, areas)
         block_means = [dct_blur.block_means(d, layout, c) for c, d in enumerate(dc)]
-        dct_blur.clip_to_gamut(block_means, layout)
+        dct_blur.clip_to_gamut(block_means, layout, edit_window(means, layout, "gaussian"))
         for c in range(count):  # the exact edits' results are what the strong blurs read
             for _, area in exact:
                 rows, columns = component_blocks(layout, c, area)
@@ -315,22 +319,27 @@ class Costs:
     exact_decoded: float = 1.5  # numpy IDCT + colour conversion + upsampling: measured 1.4-1.8
     exact_encoded: float = 1.5  # colour conversion + downsampling + numpy FDCT: measured 1.2-1.7
     from_means: float = 0.03
+    # Per image, as many pixels' worth (~1 ms): two passes of Python filter calls (one per block row),
+    # planning, checking the output, previews. It makes re-encoding the cheaper path below ~0.2 MP.
+    fixed: float = 80_000
     margin: float = 1.0  # block-wise editing is chosen while its estimate is at most margin x re-encoding
 
     def lossless(self, cost: EditCost, pixels: int, backend: str) -> float:
-        return (getattr(self, backend) * pixels + self.exact_decoded * cost.exact_decoded
+        return (getattr(self, backend) * pixels + self.fixed + self.exact_decoded * cost.exact_decoded
                 + self.exact_encoded * cost.exact_encoded + self.from_means * cost.from_means)
 
 
 COSTS = Costs()
 """The cost model that decides, with ``only_if_faster``, whether an image is edited block-wise.
 
-Re-encoding costs ~1 unit per pixel. Block-wise editing costs the back end's figure per pixel plus its
-pixel work (:class:`EditCost`). With TurboJPEG and the default settings (rectangles, Gaussian), every
-person box of 160 px or more is computed from block means, so block-wise editing wins whatever the box
-size; the model turns an image over to re-encoding where much of it needs the exact path (large
-ellipses, pixelation, a weak blur of a box near the camera) or where only pyjpegio is there for a large
-photograph (a file with restart markers, or a machine without libturbojpeg).
+Re-encoding costs ~1 unit per pixel. Block-wise editing costs the back end's figure per pixel, a fixed
+cost per image, and its pixel work (:class:`EditCost`). With TurboJPEG and the default settings
+(rectangles, Gaussian), every person box of 160 px or more is computed from block means, so block-wise
+editing wins whatever the box size on photographs from ~0.2 MP; the model turns an image over to
+re-encoding where it is smaller than that, where much of it needs the exact path (large ellipses,
+pixelation), or where only pyjpegio is there and the exact path adds to its cost (a machine without
+libturbojpeg, or a libjpeg-turbo build whose structure :mod:`.jpeg_turbo` cannot recognise, for files
+with restart markers).
 """
 
 

@@ -187,14 +187,25 @@ def _load() -> TurboJPEG:
 # The edit
 
 
+QUARTER_SCALE_BELOW = 1280
+"""Photographs whose short side is under this many pixels also hand back what a 1/4-scale picture needs.
+
+Their 1/8-scale picture is smaller than the usual 160 x 120 EXIF thumbnail, which then had to be rendered
+from a second, 1/4-scale decode of the output: for a 1 MP photograph that decode cost as much as the
+time block-wise editing saves.
+"""
+
+
 def edit_blocks(
     data: bytes, layout: BlockLayout, plan: BlockPlan, *, keep_restart_interval: bool = False
-) -> tuple[bytes, list[np.ndarray]]:
+) -> tuple[bytes, list[np.ndarray], list[np.ndarray] | None]:
     """``data`` with ``plan`` carried out on its coefficients; every other block bit-identical.
 
     Also returns every component's DC terms (block rows, block columns) as written, the rewritten blocks'
     new ones included: the edited picture at 1/8 scale, from which the caller renders the EXIF thumbnail
-    without decoding the output. ``layout`` is :func:`.jpeg_blocks.read_block_layout`'s. A file with a
+    without decoding the output; and for photographs under :data:`QUARTER_SCALE_BELOW`, every block as
+    written (block rows, block columns, 8, 8), for a 1/4-scale picture (:func:`.jpeg_dct.quarter_scale`),
+    else None. ``layout`` is :func:`.jpeg_blocks.read_block_layout`'s. A file with a
     restart interval is refused unless ``keep_restart_interval`` (see :func:`_set_restart_interval`).
     Raises :class:`LosslessUnsupported` when this back end cannot do it; never returns a partly edited image.
     """
@@ -230,7 +241,7 @@ def edit_blocks(
         raise LosslessUnsupported(f"libjpeg-turbo's transform failed ({message})")
     edit.check_complete()
     _check_output(output, layout)
-    return output, edit.dc
+    return output, edit.dc, edit.low
 
 
 class _Edit:
@@ -253,6 +264,10 @@ class _Edit:
             for c, (rows, columns) in enumerate(self.shape)
         ]
         self.dc = [np.zeros((rows, columns), np.int16) for rows, columns in self.shape]
+        # Every block of smaller photographs (whose 1/8 scale can be smaller than an EXIF thumbnail), for
+        # a 1/4-scale picture: see edit_blocks. One copy per row; a few MB at most.
+        self.low = [np.zeros((rows, columns, 8, 8), np.int16) for rows, columns in self.shape] \
+            if min(layout.width, layout.height) < QUARTER_SCALE_BELOW else None
         self.write = [plan.writes(c) for c in range(count)]
         self.rows_read = [0] * count
         self.rows_written: list[set[int]] = [set() for _ in range(count)]
@@ -281,6 +296,8 @@ class _Edit:
         if index == 0:
             blocks = self._view(coefficients, component, columns)
             self.dc[component][row] = blocks[:, 0, 0]
+            if self.low is not None:
+                self.low[component][row] = blocks
             read = self.plan.reads[component]
             if read is not None and read[0].start <= row < read[0].stop:
                 self.planes[component][row, read[1]] = blocks[read[1]]
@@ -303,6 +320,8 @@ class _Edit:
             new = self.new_blocks(component, row, edit)
             blocks[span] = new
             self.dc[component][row, span] = new[:, 0, 0]
+            if self.low is not None:
+                self.low[component][row, span] = new
         self.rows_written[component].add(row)
 
     def _view(self, coefficients: int, component: int, columns: int) -> np.ndarray:
