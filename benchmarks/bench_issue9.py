@@ -159,7 +159,7 @@ def section_images(rounds: int) -> None:
     print(f"{'case':46} {'cover':>5} {'lossless':>15} {'reencode':>15} {'speed-up':>8}  encoding taken")
     options = BlurOptions()
     worst, small = [], []
-    for case in cases(only):
+    for case in cases():
         source = inspect_image(case.data)
         detections = [Detection("person", 0.9, tuple(box)) for box in case.boxes]
         regions = regions_to_hide(detections, options, source.width, source.height, source.orientation)
