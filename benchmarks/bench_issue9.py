@@ -44,19 +44,23 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable
 
 import cv2
 import numpy as np
+import trapblur
 from PIL import Image
 from threadpoolctl import threadpool_limits
-
-import trapblur
-from trapblur import jpeg, jpeg_lossless, jpeg_turbo
+from trapblur import jpeg_lossless, jpeg_turbo
 from trapblur.blur import hide_regions
-from trapblur.codecs import decode_pixels, encode_jpeg_blocks, encode_like, inspect_image
+from trapblur.codecs import (
+    decode_pixels,
+    encode_jpeg_blocks,
+    encode_like,
+    inspect_image,
+)
 from trapblur.jpeg_blocks import BlockPlan, edit_for, read_block_layout
 from trapblur.options import BlurOptions
 from trapblur.regions import regions_to_hide
@@ -164,11 +168,11 @@ def section_images(rounds: int) -> None:
         detections = [Detection("person", 0.9, tuple(box)) for box in case.boxes]
         regions = regions_to_hide(detections, options, source.width, source.height, source.orientation)
 
-        def default() -> str:
-            return hide_and_encode(inspect_image(case.data), regions, options.method, "lossless")[1]
+        def default(data: bytes = case.data, regions: list = regions) -> str:
+            return hide_and_encode(inspect_image(data), regions, options.method, "lossless")[1]
 
-        def reencode() -> str:
-            return hide_and_encode(inspect_image(case.data), regions, options.method, "reencode")[1]
+        def reencode(data: bytes = case.data, regions: list = regions) -> str:
+            return hide_and_encode(inspect_image(data), regions, options.method, "reencode")[1]
 
         result = timed({"lossless": default, "reencode": reencode}, rounds)
         (lc, lw, taken), (rc, rw, _) = result["lossless"], result["reencode"]
@@ -320,7 +324,7 @@ def lossless_stages(data: bytes, regions: list, rounds: int) -> dict[str, float]
 def reencode_stages(data: bytes, regions: list, rounds: int) -> dict[str, float]:
     source = inspect_image(data)
     pixels = decode_pixels(source)
-    from trapblur.codecs import _encode_jpeg  # noqa: PLC0415 - the encoder alone, without metadata
+    from trapblur.codecs import _encode_jpeg
 
     runs = timed({
         "inspect": lambda: inspect_image(data), "decode": lambda: decode_pixels(source),
@@ -370,7 +374,7 @@ def section_stages(rounds: int, only: str = "") -> None:
 
 def md_python(venv: Path) -> Path:
     python = venv / "bin" / "python"
-    if python.is_file() and subprocess.run([python, "-c", "import megadetector.postprocessing"],
+    if python.is_file() and subprocess.run([python, "-c", "import megadetector.postprocessing"], check=False,
                                            capture_output=True).returncode == 0:
         return python
     print(f"installing megadetector-utils into {venv} (once; pip from the registry, no torch)...", flush=True)
@@ -417,7 +421,7 @@ def run_timed(command: list[str], env: dict[str, str] | None = None) -> tuple[fl
     """Wall seconds and CPU seconds (user + system, children) of a command run to completion."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    completed = subprocess.run(command, capture_output=True, text=True, env=env)
+    completed = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if completed.returncode not in (0, 1):
@@ -428,7 +432,7 @@ def run_timed(command: list[str], env: dict[str, str] | None = None) -> tuple[fl
 def section_megadetector(root: Path, rounds: int, venv: Path, copies: int) -> None:
     print(f"\n## megadetector: trapblur blur (defaults) against MegaDetector's blur tool; {load()}")
     python = md_python(venv)
-    version = subprocess.run([python, "-m", "pip", "show", "megadetector-utils"], capture_output=True, text=True)
+    version = subprocess.run([python, "-m", "pip", "show", "megadetector-utils"], capture_output=True, text=True, check=False)
     version_line = next((l for l in version.stdout.splitlines() if l.startswith("Version")), "Version: ?")
     images, results, count, people = make_mix(root, copies)
     print(f"mix: {count} images ({people} with a person; real photographs from ../shared and generated 3 and "

@@ -14,16 +14,19 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-
+from conftest import make_camera_jpeg, person, write_md
 from trapblur import blur_dataset, jpeg_lossless, jpeg_turbo
-from trapblur.jpeg_lossless import LosslessNotFaster, edit_jpeg_blocks, mcu_aligned, read_block_layout
+from trapblur.jpeg_lossless import (
+    LosslessNotFaster,
+    edit_jpeg_blocks,
+    mcu_aligned,
+    read_block_layout,
+)
 from trapblur.pipeline import REPORT_NAME
 from trapblur.regions import PixelBox, Region
 
-from conftest import make_camera_jpeg, person, write_md
-
 pytest.importorskip("jpeglib")
-from test_jpeg_lossless import (  # noqa: E402  (helpers: independent coefficient reader, re-encoding reference)
+from test_jpeg_lossless import (
     check_lossless,
     decode,
     high_frequency,
@@ -236,9 +239,9 @@ def test_turbojpeg_is_costed_below_re_encoding() -> None:
 
 
 @pytest.mark.parametrize("options", [
-    dict(subsampling=2, restart_marker_blocks=3),
-    dict(subsampling=1, progressive=True, restart_marker_blocks=2),
-    dict(subsampling=0, restart_marker_blocks=40),
+    {"subsampling": 2, "restart_marker_blocks": 3},
+    {"subsampling": 1, "progressive": True, "restart_marker_blocks": 2},
+    {"subsampling": 0, "restart_marker_blocks": 40},
 ])
 @pytest.mark.parametrize("method, sigma", [("gaussian", 30.0), ("gaussian", 6.0), ("fill", 5.0)])
 def test_turbojpeg_keeps_the_restart_interval(options: dict, method: str, sigma: float, tmp_path: Path) -> None:

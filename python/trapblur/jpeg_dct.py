@@ -10,7 +10,7 @@ product: a single BLAS call, with the quantisation table folded into the matrix.
 from __future__ import annotations
 
 import functools
-from typing import Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np

@@ -62,8 +62,8 @@ luma at 1 or 2 each way), :class:`LosslessUnsupported` is raised and the caller 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -81,7 +81,14 @@ from .jpeg_blocks import (
     mcu_aligned,
     read_block_layout,
 )
-from .jpeg_dct import decode_context, decode_window, eighth_scale, encode_area, quarter_scale, shift
+from .jpeg_dct import (
+    decode_context,
+    decode_window,
+    eighth_scale,
+    encode_area,
+    quarter_scale,
+    shift,
+)
 from .regions import PixelBox, Region
 
 __all__ = [
@@ -350,13 +357,4 @@ def _check_pays(cost: EditCost, layout: BlockLayout, backend: str) -> None:
         raise LosslessNotFaster(
             f"with {backend}, editing its blocks would cost an estimated {estimate / pixels:.1f}x re-encoding"
         )
-
-
-def backend_for(layout: BlockLayout, backend: str = "auto") -> str | None:
-    """The back end ``edit_jpeg_blocks`` would try first for this file, or None if neither is available."""
-    if backend != "auto":
-        return backend
-    if jpeg_turbo.available():
-        return "turbojpeg"
-    return "pyjpegio" if jpeg_pyjpegio.available() else None
 

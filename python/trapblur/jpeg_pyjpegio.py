@@ -60,7 +60,7 @@ def edit_blocks(data: bytes, layout: BlockLayout, plan: BlockPlan) -> bytes:
 
 def _import_jpegio() -> Any:
     try:
-        import jpegio  # noqa: PLC0415 - optional at run time: without it the core re-encodes
+        import jpegio
     except ImportError:
         raise LosslessUnsupported("the 'pyjpegio' package is not installed") from None
     return jpegio

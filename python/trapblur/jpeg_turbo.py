@@ -67,7 +67,14 @@ from typing import Any
 
 import numpy as np
 
-from .jpeg_blocks import BlockLayout, BlockPlan, LosslessUnsupported, NewBlocks, blocks_of, read_block_layout
+from .jpeg_blocks import (
+    BlockLayout,
+    BlockPlan,
+    LosslessUnsupported,
+    NewBlocks,
+    blocks_of,
+    read_block_layout,
+)
 
 LIBRARY_VARIABLE = "TRAPBLUR_TURBOJPEG"
 """Environment variable: the path of the TurboJPEG library to use, where it is not found by name."""
