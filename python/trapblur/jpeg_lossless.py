@@ -326,27 +326,27 @@ class Costs:
     exact_decoded: float = 1.5  # numpy IDCT + colour conversion + upsampling: measured 1.4-1.8
     exact_encoded: float = 1.5  # colour conversion + downsampling + numpy FDCT: measured 1.2-1.7
     from_means: float = 0.03
-    # Per image, as many pixels' worth (~1 ms): two passes of Python filter calls (one per block row),
-    # planning, checking the output, previews. It makes re-encoding the cheaper path below ~0.2 MP.
-    fixed: float = 80_000
     margin: float = 1.0  # block-wise editing is chosen while its estimate is at most margin x re-encoding
 
     def lossless(self, cost: EditCost, pixels: int, backend: str) -> float:
-        return (getattr(self, backend) * pixels + self.fixed + self.exact_decoded * cost.exact_decoded
+        return (getattr(self, backend) * pixels + self.exact_decoded * cost.exact_decoded
                 + self.exact_encoded * cost.exact_encoded + self.from_means * cost.from_means)
 
 
 COSTS = Costs()
 """The cost model that decides, with ``only_if_faster``, whether an image is edited block-wise.
 
-Re-encoding costs ~1 unit per pixel. Block-wise editing costs the back end's figure per pixel, a fixed
-cost per image, and its pixel work (:class:`EditCost`). With TurboJPEG and the default settings
-(rectangles, Gaussian), every person box of 160 px or more is computed from block means, so block-wise
-editing wins whatever the box size on photographs from ~0.2 MP; the model turns an image over to
-re-encoding where it is smaller than that, where much of it needs the exact path (large ellipses,
-pixelation), or where only pyjpegio is there and the exact path adds to its cost (a machine without
-libturbojpeg, or a libjpeg-turbo build whose structure :mod:`.jpeg_turbo` cannot recognise, for files
-with restart markers).
+Re-encoding costs ~1 unit per pixel. Block-wise editing costs the back end's figure per pixel plus its
+pixel work (:class:`EditCost`). With TurboJPEG and the default settings (rectangles, Gaussian), every
+person box of 160 px or more is computed from block means, so block-wise editing wins whatever the box
+size; the model turns an image over to re-encoding where much of it needs the exact path (large
+ellipses, pixelation), or where only pyjpegio is there and the exact path adds to its cost (a machine
+without libturbojpeg, or a libjpeg-turbo build whose structure :mod:`.jpeg_turbo` cannot recognise, for
+files with restart markers).
+
+Not modelled: block-wise editing has ~1 ms of fixed Python cost per image (filter calls per block row,
+planning, checking the output), so on photographs under ~0.4 MP it can cost up to ~1 ms more than
+re-encoding. Such images stay lossless: a millisecond is not worth a lossy copy.
 """
 
 
