@@ -326,7 +326,8 @@ class Costs:
     exact_decoded: float = 1.5  # numpy IDCT + colour conversion + upsampling: measured 1.4-1.8
     exact_encoded: float = 1.5  # colour conversion + downsampling + numpy FDCT: measured 1.2-1.7
     from_means: float = 0.03
-    margin: float = 1.0  # block-wise editing is chosen while its estimate is at most margin x re-encoding
+    margin: float = 1.0  # block-wise editing is chosen while its estimate is at most margin x re-encoding,
+    min_saving: float = 100_000  # ... or re-encoding would save less than this (~1 ms): not worth a lossy copy
 
     def lossless(self, cost: EditCost, pixels: int, backend: str) -> float:
         return (getattr(self, backend) * pixels + self.exact_decoded * cost.exact_decoded
@@ -344,16 +345,17 @@ ellipses, pixelation), or where only pyjpegio is there and the exact path adds t
 without libturbojpeg, or a libjpeg-turbo build whose structure :mod:`.jpeg_turbo` cannot recognise, for
 files with restart markers).
 
-Not modelled: block-wise editing has ~1 ms of fixed Python cost per image (filter calls per block row,
-planning, checking the output), so on photographs under ~0.4 MP it can cost up to ~1 ms more than
-re-encoding. Such images stay lossless: a millisecond is not worth a lossy copy.
+Re-encoding is chosen only where it saves more than :attr:`Costs.min_saving` (~1 ms): on small
+photographs block-wise editing may cost a little more (it has ~1 ms of fixed Python cost per image, not
+modelled: filter calls per block row, planning, checking the output; under ~0.4 MP it can cost up to
+~1 ms more than re-encoding), and such a millisecond is not worth a lossy copy.
 """
 
 
 def _check_pays(cost: EditCost, layout: BlockLayout, backend: str) -> None:
     pixels = layout.width * layout.height
     estimate = COSTS.lossless(cost, pixels, backend)
-    if estimate > COSTS.margin * pixels:
+    if estimate > COSTS.margin * pixels + COSTS.min_saving:
         raise LosslessNotFaster(
             f"with {backend}, editing its blocks would cost an estimated {estimate / pixels:.1f}x re-encoding"
         )
