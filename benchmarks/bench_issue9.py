@@ -546,7 +546,7 @@ def main() -> int:
     parser.add_argument("--only", choices=("images", "stages", "megadetector", "memory", "copies"), action="append")
     parser.add_argument("--rounds", type=int, default=5, help="turns per contender (medians are printed)")
     parser.add_argument("--rss-counts", default="100,2000", help="image counts for the memory section")
-    parser.add_argument("--copies", type=int, default=2, help="generated images per size, box and kind in the mix")
+    parser.add_argument("--copies", type=int, default=3, help="generated images per size, box and kind in the mix")
     parser.add_argument("--md-venv", type=Path, default=Path.home() / ".cache" / "trapblur-bench" / "megadetector")
     parser.add_argument("--case", default="", help="stages: only the real photographs whose name contains this")
     parser.add_argument("--workdir", type=Path, default=None, help="where to write images (default: a temp dir)")

@@ -93,7 +93,7 @@ def decode_window(planes: Sequence[np.ndarray], layout: BlockLayout, window: Pix
 
 
 def decode_context(planes: Sequence[np.ndarray], layout: BlockLayout, window: PixelBox) -> np.ndarray:
-    """The window's pixels approximated from the DC coefficients only (see :data:`DC_CONTEXT_MIN_SIGMA`).
+    """The window's pixels approximated from the DC coefficients only (see :data:`.jpeg_lossless.DC_CONTEXT_MIN_SIGMA`).
 
     Colours are converted at one value per luma block, then interpolated linearly to full size.
     """
