@@ -162,7 +162,7 @@ def encode_like(source: SourceImage, pixels: Pixels) -> EncodedImage:
 
 
 def encode_jpeg_blocks(
-    source: SourceImage, regions: Sequence[Region], method: str, backend: str = "auto"
+    source: SourceImage, regions: Sequence[Region], method: str, backend: str = "auto", *, only_if_faster: bool = False
 ) -> EncodedImage:
     """Hide ``regions`` of a JPEG by rewriting only the blocks they touch (see :mod:`.jpeg_lossless`).
 
@@ -170,11 +170,13 @@ def encode_jpeg_blocks(
     default takes the fastest one available.
     Raises :class:`~trapblur.jpeg_lossless.LosslessUnsupported` when the file cannot be edited block-wise:
     the caller then decodes, hides and re-encodes. Metadata is handled exactly as by :func:`encode_like`;
-    its previews are rendered from a reduced-size decode of the *edited* file.
+    its previews are rendered from a reduced-size decode of the *edited* file. ``only_if_faster`` raises
+    :class:`~trapblur.jpeg_lossless.LosslessNotFaster` where re-encoding would cost less.
     """
     if source.rgb_coded:
         raise LosslessUnsupported("RGB-coded JPEG (no YCbCr conversion)")
-    result = edit_jpeg_blocks(source.data, regions, method, backend)
+    result = edit_jpeg_blocks(source.data, regions, method, backend, only_if_faster=only_if_faster,
+                              structure=source.jpeg_layout)
     edited = result.data
     grey = len(source.jpeg_layout.components) == 1
     decoded: dict[int, Pixels] = {}
@@ -183,6 +185,8 @@ def encode_jpeg_blocks(
 
     def pixels_for(width: int, height: int) -> Pixels:
         factor = _reduction(source.width, source.height, width, height)
+        if factor == 4 and factor not in decoded and result.quarter_scale is not None:  # smaller photographs
+            decoded[4] = Pixels(result.quarter_scale(), "L" if grey else "RGB")
         if factor not in decoded:
             decoded[factor] = _decode_reduced(edited, factor, grey)
         return decoded[factor]

@@ -58,7 +58,8 @@ def add_blur_arguments(parser: argparse.ArgumentParser) -> None:
     how.add_argument("--jpeg-mode", choices=("lossless", "reencode"), default="lossless",
                      help="lossless (default): rewrite only the JPEG blocks a blurred region touches, so the rest "
                      "of the photograph keeps its exact image data (the blurred area rounds out to whole 8 or "
-                     "16 px blocks; files that cannot be edited so are re-encoded); reencode: decode and "
+                     "16 px blocks; files that cannot be edited so, or where re-encoding is faster, are "
+                     "re-encoded: the report's encoding column says which); reencode: decode and "
                      "re-encode the whole photograph with its own quantisation tables and subsampling")
     run = parser.add_argument_group("how the run goes")
     run.add_argument("--copy-unlisted", action="store_true",

@@ -3,7 +3,7 @@
 Every other tool decodes and re-encodes the whole photograph to blur one hiker, so the scientific record
 (everything that is not the hiker) loses quality each time. A JPEG is a grid of DCT blocks; this module
 reads the quantised DCT coefficients, replaces those of the blocks under each blurred region with
-coefficients computed from the blurred pixels (with the file's own quantisation tables), and writes the
+coefficients computed for the blurred picture (with the file's own quantisation tables), and writes the
 coefficients back. Every other block is bit-identical to the input's.
 
 What the user sees
@@ -24,27 +24,36 @@ What the user sees
   caller (:mod:`.codecs`) splices in its sanitised copy of the original's APPn/COM segments.
 * Decoders interpolate chroma across block edges, so pixels within one chroma sample (1-2 px) of a
   grown region's border can change in colour, never in brightness.
+* With ``only_if_faster=True`` (what the batch and :func:`~trapblur.blur_image` ask for), an image on
+  which block-wise editing would cost more than re-encoding is refused with :class:`LosslessNotFaster`
+  and the caller re-encodes it; the report's ``encoding`` column says so (see :data:`COSTS`).
 
-Why this implementation
------------------------
-Two back ends move the coefficients; the numpy code here (window decode, blur, re-coding) is shared.
+How the new blocks are computed
+-------------------------------
+* **Strong Gaussian blurs of rectangles** (sigma >= :data:`DC_CONTEXT_MIN_SIGMA`, i.e. any box whose
+  longest side is 160 px or more at the default strength: nearly every person): from the block means
+  alone, in the DCT domain (:mod:`.dct_blur`). No pixel is decoded, blurred at full size or coded again:
+  the cost is libjpeg-turbo's transform plus a small fraction, whatever the box's size.
+* **Filling rectangles**: constant blocks, from nothing.
+* **Everything else** (weak blurs of small boxes, ellipses, pixelation; :mod:`.jpeg_dct`): the window's
+  pixels are computed from the coefficients (region + 3 sigma of context, on the MCU grid; for blurs
+  from sigma 20 the context outside the re-encoded areas from DC terms only, see
+  :data:`DC_CONTEXT_MIN_SIGMA`), hidden with the core's :func:`.blur.hide_regions`, and coded again.
 
+Layers (no import cycles): :mod:`.jpeg_blocks` (geometry, the plan) <- :mod:`.jpeg_dct`, :mod:`.dct_blur`
+(numpy) and the back ends :mod:`.jpeg_turbo` and :mod:`.jpeg_pyjpegio` (they carry a plan out) <- this
+module (chooses the plan and the back end).
+
+Back ends
+---------
 * :mod:`.jpeg_turbo` (preferred, ``backend="auto"``): the system's libjpeg-turbo through ``ctypes``,
   ``tjTransform`` with a custom filter. It costs one entropy decode + encode, the floor of any block-wise
-  edit, but needs ``libturbojpeg`` installed (Linux packages; not from the Python registry), and files
-  with a restart interval go to pyjpegio (libjpeg-turbo 2.x's transform drops restart markers).
-* ``pyjpegio`` (import name ``jpegio``, Apache-2.0): its wheels bundle libjpeg-turbo for Linux, Windows
-  and macOS, so R users get it from the registry with no compiler or system library. Unlike ``jpeglib``
-  (whose writer neither keeps the restart interval nor writes progressive files, and decodes the source
-  twice per write), it keeps the restart interval, the progressive mode and the input's Huffman tables,
-  and turns libjpeg errors into exceptions instead of exiting the process. It is slower: reading and
-  writing every coefficient through it costs more than decoding and re-encoding the photograph.
-
-Pixels are computed from the coefficients only for a window around the regions (region + 3 sigma of
-context, on the MCU grid; for blurs from sigma 20 the context outside the re-encoded areas from DC terms
-only, see :data:`DC_CONTEXT_MIN_SIGMA`) with an exact floating-point IDCT, JFIF YCbCr and linear chroma upsampling, as
-decoders do; the blurred pixels go back through JFIF YCbCr, box-filter chroma downsampling and an exact
-FDCT, as libjpeg's encoder does. The blur itself is :func:`.blur.hide_regions`, the core's.
+  edit, but needs ``libturbojpeg`` installed (Linux packages; not from the Python registry). Its 2.x API
+  drops restart markers: with ``"auto"`` it sets the restart interval in the compressor where it can
+  recognise the library's structure (:func:`.jpeg_turbo._set_restart_interval`); elsewhere such files go
+  to pyjpegio.
+* :mod:`.jpeg_pyjpegio`: wheels that bundle libjpeg-turbo for Linux, Windows and macOS, so R users get it
+  from the registry with no compiler or system library; slower (it copies every coefficient).
 
 If neither back end is available, or the file is arithmetic-coded, 12-bit, CMYK/YCCK, RGB-coded, lossless or
 hierarchical, or has sampling factors other than 4:4:4, 4:2:2, 4:4:0 and 4:2:0 style (chroma at 1x1,
@@ -53,57 +62,56 @@ luma at 1 or 2 each way), :class:`LosslessUnsupported` is raised and the caller 
 
 from __future__ import annotations
 
-import functools
-import math
-import os
-import struct
-import tempfile
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
 
-import cv2
 import numpy as np
 
-from . import jpeg
+from . import dct_blur, jpeg, jpeg_pyjpegio, jpeg_turbo
 from .blur import hide_regions
+from .jpeg_blocks import (
+    BlockLayout,
+    BlockPlan,
+    LosslessNotFaster,
+    LosslessUnsupported,
+    NewBlocks,
+    component_blocks,
+    edit_for,
+    edit_window,
+    mcu_aligned,
+    read_block_layout,
+)
+from .jpeg_dct import (
+    decode_context,
+    decode_window,
+    eighth_scale,
+    encode_area,
+    quarter_scale,
+    shift,
+)
 from .regions import PixelBox, Region
 
-MARKER_DQT = 0xDB
-SUPPORTED_FRAMES = {0xC0: "baseline", 0xC1: "extended sequential", 0xC2: "progressive"}
-_ADOBE = b"Adobe"
-_JFIF = b"JFIF\x00"
-# Zigzag position -> natural (row-major) index, as in the JPEG standard's Figure A.6.
-_ZIGZAG = np.array([
-    0, 1, 8, 16, 9, 2, 3, 10, 17, 24, 32, 25, 18, 11, 4, 5, 12, 19, 26, 33, 40, 48, 41, 34, 27, 20, 13, 6, 7,
-    14, 21, 28, 35, 42, 49, 56, 57, 50, 43, 36, 29, 22, 15, 23, 30, 37, 44, 51, 58, 59, 52, 45, 38, 31, 39,
-    46, 53, 60, 61, 54, 47, 55, 62, 63,
-])
-
-
-class LosslessUnsupported(Exception):
-    """This JPEG cannot be edited block-wise (message says why); the core re-encodes instead."""
-
-
-@dataclass(frozen=True)
-class BlockLayout:
-    """Geometry of a supported JPEG: image size, MCU size and, per component, sampling and table."""
-
-    width: int
-    height: int
-    mcu_width: int
-    mcu_height: int
-    sampling: tuple[tuple[int, int], ...]  # (h, v) per component
-    qtables: tuple[np.ndarray, ...]  # 8 x 8 natural order, float32, per component
-    progressive: bool
-    restart_interval: int
-
-    @property
-    def colour(self) -> bool:
-        return len(self.sampling) == 3
-
+__all__ = [
+    "BACKENDS", "COSTS", "DC_CONTEXT_MIN_SIGMA", "BlockLayout", "EditCost", "EditedJpeg", "LosslessNotFaster",
+    "LosslessUnsupported", "blur_jpeg_blocks", "edit_jpeg_blocks", "mcu_aligned", "plan_edit", "read_block_layout",
+    "recode_blocks",
+]
 
 BACKENDS = ("turbojpeg", "pyjpegio")
-"""Coefficient back ends, fastest first (see :mod:`.jpeg_turbo` and the module docstring)."""
+"""Coefficient back ends, fastest first (see :mod:`.jpeg_turbo` and :mod:`.jpeg_pyjpegio`)."""
+
+DC_CONTEXT_MIN_SIGMA = 20.0
+"""From this sigma on, a Gaussian blur reads the photograph through its block means only.
+
+The core's Gaussian (:func:`.blur.gaussian_blur`) starts by averaging the pixels over cells of
+``sigma / 2.5`` pixels, 8 or more from sigma 20: the detail inside an 8 x 8 block is averaged away
+anyway. So for such blurs of rectangles the whole blur is computed from the DC coefficients
+(:mod:`.dct_blur`), and for ellipses the pixels *around* the re-encoded areas (the 3-sigma context, often
+several times larger than the region itself) are rebuilt from the DC coefficients alone (block means,
+interpolated linearly) instead of a full inverse DCT, the areas themselves and one MCU around them being
+decoded exactly. Either way the blurred result differs from the exact-decode one by well under one grey
+level (tests/test_jpeg_lossless.py checks >= 45 dB PSNR, the bound the core's own approximation is held to).
+"""
 
 
 @dataclass(frozen=True)
@@ -113,6 +121,8 @@ class EditedJpeg:
 
     data: bytes
     eighth_scale: np.ndarray | None = None
+    backend: str = ""
+    quarter_scale: Callable[[], np.ndarray] | None = None  # the same at 1/4 scale, on demand (smaller photographs)
 
 
 def blur_jpeg_blocks(data: bytes, regions: Sequence[Region], method: str, backend: str = "auto") -> bytes:
@@ -120,449 +130,233 @@ def blur_jpeg_blocks(data: bytes, regions: Sequence[Region], method: str, backen
     return edit_jpeg_blocks(data, regions, method, backend).data
 
 
-def edit_jpeg_blocks(data: bytes, regions: Sequence[Region], method: str, backend: str = "auto") -> EditedJpeg:
+def edit_jpeg_blocks(
+    data: bytes, regions: Sequence[Region], method: str, backend: str = "auto", *, only_if_faster: bool = False,
+    structure: jpeg.JpegLayout | None = None,
+) -> EditedJpeg:
     """A JPEG of ``data`` with ``regions`` (stored pixel frame) hidden, every other block bit-identical.
 
     ``backend`` is ``"auto"`` (libjpeg-turbo's transform API where the system has ``libturbojpeg`` and
     the file has no restart markers, else pyjpegio), ``"turbojpeg"`` or ``"pyjpegio"``.
+    With ``only_if_faster``, raises :class:`LosslessNotFaster` where the cost model (:data:`COSTS`) says
+    re-encoding this image costs less than editing its blocks with the back end that would be used.
     Raises :class:`LosslessUnsupported` when the file cannot be edited block-wise (by the back end
     asked for, or by any with ``"auto"``), and :class:`~trapblur.errors.ImageError` when it is broken.
-    Never returns a partly edited image.
+    ``structure`` is ``jpeg.parse_jpeg(data)`` where the caller has it already. Never returns a partly
+    edited image.
     """
     if backend not in ("auto",) + BACKENDS:
         raise ValueError(f"backend must be 'auto' or one of {', '.join(BACKENDS)}, not {backend!r}")
-    layout = read_block_layout(data)
+    layout = read_block_layout(data, structure)
     edits = [edit_for(region, layout) for region in regions]
     edits = [(hide, area) for hide, area in edits if not area.empty]
     if not edits:
         return EditedJpeg(data)
+    plan, cost = plan_edit(layout, edits, method)
     if backend in ("auto", "turbojpeg"):
-        from . import jpeg_turbo  # noqa: PLC0415 - it imports this module
-
         try:
-            return EditedJpeg(*jpeg_turbo.blur_blocks(data, layout, edits, method))
+            if only_if_faster and jpeg_turbo.available():
+                _check_pays(cost, layout, "turbojpeg")
+            output, dc, blocks = jpeg_turbo.edit_blocks(data, layout, plan, keep_restart_interval=backend == "auto")
+            quarter = (lambda: quarter_scale(blocks, layout)) if blocks is not None else None
+            return EditedJpeg(output, eighth_scale(dc, layout), "turbojpeg", quarter)
+        except LosslessNotFaster:
+            raise
         except LosslessUnsupported:
             if backend == "turbojpeg":
                 raise
-    return EditedJpeg(_blur_with_jpegio(data, layout, edits, method))
+    if only_if_faster and jpeg_pyjpegio.available():
+        _check_pays(cost, layout, "pyjpegio")
+    return EditedJpeg(jpeg_pyjpegio.edit_blocks(data, layout, plan), None, "pyjpegio")
 
 
-def _blur_with_jpegio(
-    data: bytes, layout: BlockLayout, edits: Sequence[tuple[Region, PixelBox]], method: str
-) -> bytes:
-    codec = _import_jpegio()
-    with tempfile.TemporaryDirectory(prefix="trapblur-") as folder:
-        source_path = os.path.join(folder, "in.jpg")
-        with open(source_path, "wb") as stream:
-            stream.write(data)
-        try:
-            coefficients = codec.read(source_path)
-        except Exception as exc:  # libjpeg's errors arrive as RuntimeError
-            raise LosslessUnsupported(f"cannot read the DCT coefficients ({exc})") from None
-        _check_agrees(coefficients, layout)
-        # Block views of pyjpegio's (8 x rows, 8 x columns) arrays: writes go through to them.
-        recode_blocks([_as_blocks(np.asarray(array)) for array in coefficients.coef_arrays], layout, edits, method)
-        coefficients.markers = [m for m in coefficients.markers if _keep_marker(m)]
-        return _write(coefficients, os.path.join(folder, "out.jpg"))
+# ----------------------------------------------------------------------------------------------------------
+# The plan: which blocks are read, which rewritten, and how
+
+
+@dataclass(frozen=True)
+class EditCost:
+    """How much pixel work a plan does besides moving the coefficients (what :data:`COSTS` weighs)."""
+
+    exact_decoded: int  # pixels decoded from full coefficients (inverse DCT, colour conversion)
+    exact_encoded: int  # pixels coded again (colour conversion, forward DCT)
+    from_means: int  # pixels of areas computed from block means (DCT-domain blur, fill)
+
+
+def plan_edit(
+    layout: BlockLayout, edits: Sequence[tuple[Region, PixelBox]], method: str
+) -> tuple[BlockPlan, EditCost]:
+    """How to hide the ``edits`` (:func:`.jpeg_blocks.edit_for`'s (region, area) pairs) in this file.
+
+    Edits computed exactly (from pixels) come first, then those computed from block means, each kind in
+    the given order: a strong blur overlapping a weak one then blurs what the weak one left, as the core
+    does when it blurs regions in turn.
+    """
+    exact = [edit for edit in edits if not _from_means(edit[0], method)]
+    means = [edit for edit in edits if _from_means(edit[0], method)]
+    ordered = exact + means
+    count = len(layout.sampling)
+    reads: tuple[tuple[slice, slice] | None, ...] = (None,) * count
+    decoded = 0
+    if exact:
+        window = _exact_reads(exact, layout, method)
+        reads = tuple(component_blocks(layout, c, window) for c in range(count))
+        decoded = _exact_decoded_pixels(exact, layout, method)
+    areas = tuple(tuple(component_blocks(layout, c, area) for c in range(count)) for _, area in ordered)
+
+    def recode(planes: Sequence[np.ndarray], dc: Sequence[np.ndarray]) -> NewBlocks:
+        if exact:
+            recode_blocks(planes, layout, exact, method, dc)
+        if not means:
+            return lambda component, row, edit: planes[component][row, areas[edit][component][1]]
+        if method == "fill":
+            return _filled_blocks(layout, areas)
+        block_means = [dct_blur.block_means(d, layout, c) for c, d in enumerate(dc)]
+        dct_blur.clip_to_gamut(block_means, layout, edit_window(means, layout, "gaussian"))
+        for c in range(count):  # the exact edits' results are what the strong blurs read
+            for _, area in exact:
+                rows, columns = component_blocks(layout, c, area)
+                block_means[c][rows, columns] = dct_blur.block_means(planes[c][rows, columns, 0, 0], layout, c)
+        blurred = [
+            [dct_blur.blur_means(block_means[c], layout, c, area, hide.sigma) for c in range(count)]
+            for hide, area in means
+        ]
+        fast = dct_blur.BlurredBlocks(blurred)
+        first = len(exact)
+
+        def new_blocks(component: int, row: int, edit: int) -> np.ndarray:
+            if edit < first:
+                return planes[component][row, areas[edit][component][1]]
+            return fast(component, row, edit - first)
+
+        return new_blocks
+
+    cost = EditCost(decoded, sum(area.width * area.height for _, area in exact),
+                    sum(area.width * area.height for _, area in means))
+    return BlockPlan(reads, areas, recode), cost
+
+
+def _from_means(hide: Region, method: str) -> bool:
+    """Whether this edit's new blocks are computed from block means alone (no pixel decoded)."""
+    if hide.shape != "rectangle":
+        return False
+    return method == "fill" or (method == "gaussian" and hide.sigma >= DC_CONTEXT_MIN_SIGMA)
+
+
+def _exact_dc_context(edits: Sequence[tuple[Region, PixelBox]], method: str) -> bool:
+    return method == "gaussian" and min(hide.sigma for hide, _ in edits) >= DC_CONTEXT_MIN_SIGMA
+
+
+def _exactly_decoded(area: PixelBox, layout: BlockLayout) -> PixelBox:
+    """An area and one MCU around it (chroma interpolation reads it): decoded exactly under a DC context."""
+    return mcu_aligned(area.grown(max(layout.mcu_width, layout.mcu_height), layout.width, layout.height), layout)
+
+
+def _exact_reads(edits: Sequence[tuple[Region, PixelBox]], layout: BlockLayout, method: str) -> PixelBox:
+    """The pixels whose blocks the exact path reads in full (the rest of its window comes from DC terms)."""
+    if not _exact_dc_context(edits, method):
+        return edit_window(edits, layout, method)
+    boxes = [_exactly_decoded(area, layout) for _, area in edits]
+    return PixelBox(min(b.x0 for b in boxes), min(b.y0 for b in boxes), max(b.x1 for b in boxes),
+                    max(b.y1 for b in boxes))
+
+
+def _exact_decoded_pixels(edits: Sequence[tuple[Region, PixelBox]], layout: BlockLayout, method: str) -> int:
+    if not _exact_dc_context(edits, method):
+        window = edit_window(edits, layout, method)
+        return window.width * window.height
+    return sum(box.width * box.height for box in (_exactly_decoded(area, layout) for _, area in edits))
 
 
 def recode_blocks(
-    planes: Sequence[np.ndarray], layout: BlockLayout, edits: Sequence[tuple[Region, PixelBox]], method: str
+    planes: Sequence[np.ndarray], layout: BlockLayout, edits: Sequence[tuple[Region, PixelBox]], method: str,
+    dc: Sequence[np.ndarray] | None = None,
 ) -> None:
-    """Hide the regions in the coefficient ``planes`` (modified in place), whichever back end read them.
+    """Hide the regions in the coefficient ``planes`` (modified in place) from decoded pixels: the exact path.
 
     Each plane is one component's quantised coefficients as a (block rows, block columns, 8, 8) array (or
-    view), each block in natural order. Only the blocks in :func:`edit_window` are read and only
-    those in the edits' areas are written, so a back end may fill in just those.
+    view), each block in natural order. Only the blocks of :func:`_exact_reads` are read (with the DC
+    terms ``dc``, (block rows, block columns) per component, for the rest of
+    :func:`.jpeg_blocks.edit_window`; taken from ``planes`` when not given) and only those in the edits'
+    areas are written, so a back end may fill in just those.
     """
     window = edit_window(edits, layout, method)
-    if method == "gaussian" and min(hide.sigma for hide, _ in edits) >= DC_CONTEXT_MIN_SIGMA:
-        pixels = decode_context(planes, layout, window)
+    if _exact_dc_context(edits, method):
+        pixels = decode_context(planes if dc is None else dc, layout, window)
         for _, area in edits:  # exact pixels where they are re-encoded, and one MCU around (chroma)
-            exact = mcu_aligned(area.grown(max(layout.mcu_width, layout.mcu_height), layout.width, layout.height),
-                                layout)
-            local = _shift(exact, window)
+            exact = _exactly_decoded(area, layout)
+            local = shift(exact, window)
             pixels[local.y0 : local.y1, local.x0 : local.x1] = decode_window(planes, layout, exact)
     else:
         pixels = decode_window(planes, layout, window)
-    hide_regions(pixels, [Region(_shift(h.box, window), h.sigma, h.shape) for h, _ in edits], method)
+    hide_regions(pixels, [Region(shift(h.box, window), h.sigma, h.shape) for h, _ in edits], method)
     for _, area in edits:
         encode_area(planes, layout, pixels, window, area)
 
 
-# ----------------------------------------------------------------------------------------------------------
-# What the file is
+def _filled_blocks(layout: BlockLayout, areas: Sequence[Sequence[tuple[slice, slice]]]) -> NewBlocks:
+    """Black blocks: luma sample 0 (level-shifted -128) and neutral chroma, as the core's fill encodes."""
+    dc = [round(-1024 / float(layout.qtables[0][0, 0]))] + [0] * (len(layout.sampling) - 1)
 
+    def new_blocks(component: int, row: int, edit: int) -> np.ndarray:
+        columns = areas[edit][component][1]
+        blocks = np.zeros((columns.stop - columns.start, 8, 8), np.int16)
+        blocks[:, 0, 0] = dc[component]
+        return blocks
 
-def read_block_layout(data: bytes) -> BlockLayout:
-    """The geometry of ``data``, or :class:`LosslessUnsupported` saying why it cannot be edited block-wise."""
-    structure = jpeg.parse_jpeg(data)
-    kind = SUPPORTED_FRAMES.get(structure.frame_marker)
-    if kind is None:
-        coding = "arithmetic" if structure.arithmetic else "lossless or hierarchical"
-        raise LosslessUnsupported(f"{coding} JPEG (frame marker 0x{structure.frame_marker:02X})")
-    if structure.precision != 8:
-        raise LosslessUnsupported(f"{structure.precision}-bit JPEG (only 8-bit samples are supported)")
-    components = structure.components
-    if len(components) not in (1, 3):
-        raise LosslessUnsupported(f"{len(components)} colour components (CMYK/YCCK or unusual layout)")
-    if len(components) == 3 and _adobe_transform(data, structure) == 0:
-        raise LosslessUnsupported("RGB-coded JPEG (Adobe transform 0)")
-    sampling = tuple((c.h_sampling, c.v_sampling) for c in components)
-    luma_h, luma_v = sampling[0]
-    if len(components) == 1:
-        sampling = ((1, 1),)  # a single component is never subsampled, whatever its header says
-    elif luma_h not in (1, 2) or luma_v not in (1, 2) or sampling[1:] != ((1, 1), (1, 1)):
-        raise LosslessUnsupported(f"unsupported chroma sampling factors {sampling}")
-    tables = _quantisation_tables(data, structure)
-    try:
-        qtables = tuple(tables[c.table] for c in components)
-    except KeyError as exc:
-        raise LosslessUnsupported(f"quantisation table {exc} is not defined") from None
-    max_h = max(h for h, _ in sampling)
-    max_v = max(v for _, v in sampling)
-    return BlockLayout(
-        structure.width, structure.height, 8 * max_h, 8 * max_v, sampling, qtables,
-        structure.progressive, structure.restart_interval,
-    )
-
-
-def _adobe_transform(data: bytes, structure: jpeg.JpegLayout) -> int | None:
-    for segment in structure.metadata_segments:
-        payload = data[segment.start + 4 : segment.end]
-        if segment.marker == jpeg.APP0 + 14 and payload.startswith(_ADOBE) and len(payload) >= 12:
-            return payload[11]
-    return None
-
-
-def _quantisation_tables(data: bytes, structure: jpeg.JpegLayout) -> dict[int, np.ndarray]:
-    """Table slot -> 8 x 8 table in natural order. A slot redefined with other values is refused."""
-    tables: dict[int, np.ndarray] = {}
-    for segment in structure.segments:
-        if segment.marker != MARKER_DQT:
-            continue
-        position, end = segment.start + 4, segment.end
-        while position < end:
-            precision, slot = data[position] >> 4, data[position] & 0x0F
-            count = 128 if precision else 64
-            raw = data[position + 1 : position + 1 + count]
-            if len(raw) != count or precision > 1:
-                raise LosslessUnsupported("malformed quantisation table")
-            values = struct.unpack(">64H", raw) if precision else tuple(raw)
-            table = np.zeros(64, np.float32)
-            table[_ZIGZAG] = values
-            table = table.reshape(8, 8)
-            if slot in tables and not np.array_equal(tables[slot], table):
-                raise LosslessUnsupported("a quantisation table is redefined between scans")
-            if not table.all():
-                raise LosslessUnsupported("a quantisation table has a zero entry")
-            tables[slot] = table
-            position += 1 + count
-    return tables
-
-
-def _import_jpegio() -> Any:
-    try:
-        import jpegio  # noqa: PLC0415 - optional at run time: without it the core re-encodes
-    except ImportError:
-        raise LosslessUnsupported("the 'pyjpegio' package is not installed") from None
-    return jpegio
-
-
-def _check_agrees(coefficients: Any, layout: BlockLayout) -> None:
-    """Refuse when libjpeg read the file otherwise than our header parse (never write what we misread)."""
-    sampling = tuple((c.h_samp_factor, c.v_samp_factor) for c in coefficients.comp_info)
-    if len(sampling) == 1:
-        sampling = ((1, 1),)
-    expected = [blocks_of(layout, c) for c in range(len(layout.sampling))]
-    actual = [(a.shape[0] // 8, a.shape[1] // 8) for a in coefficients.coef_arrays]
-    if (
-        (coefficients.image_width, coefficients.image_height) != (layout.width, layout.height)
-        or sampling != layout.sampling
-        or bool(coefficients.progressive_mode) != layout.progressive
-        or coefficients.restart_interval != layout.restart_interval
-        or actual != expected
-    ):
-        raise LosslessUnsupported("libjpeg reads this file's layout differently from its headers")
-
-
-def blocks_of(layout: BlockLayout, component: int) -> tuple[int, int]:
-    """(rows, columns) of 8x8 blocks that hold component ``component``'s samples."""
-    h, v = layout.sampling[component]
-    max_h, max_v = layout.mcu_width // 8, layout.mcu_height // 8
-    return (
-        math.ceil(math.ceil(layout.height * v / max_v) / 8),
-        math.ceil(math.ceil(layout.width * h / max_h) / 8),
-    )
+    return new_blocks
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Where to edit
+# When block-wise editing pays
 
 
-def mcu_aligned(box: PixelBox, layout: BlockLayout) -> PixelBox:
-    """``box`` grown outwards to the MCU grid, clipped to the image (partial MCUs at the edges included)."""
-    mw, mh = layout.mcu_width, layout.mcu_height
-    return PixelBox(
-        max(0, box.x0 // mw * mw), max(0, box.y0 // mh * mh),
-        min(layout.width, -(-box.x1 // mw) * mw), min(layout.height, -(-box.y1 // mh) * mh),
-    )
+@dataclass(frozen=True)
+class Costs:
+    """What each part of an edit costs, in units of *re-encoding one pixel* (decode + blur + encode).
 
-
-def edit_for(region: Region, layout: BlockLayout) -> tuple[Region, PixelBox]:
-    """The region to hide and the MCU-aligned area whose blocks are re-encoded."""
-    clipped = PixelBox(
-        max(0, region.box.x0), max(0, region.box.y0),
-        min(layout.width, region.box.x1), min(layout.height, region.box.y1),
-    )
-    if clipped.empty:
-        return region, PixelBox(0, 0, 0, 0)
-    area = mcu_aligned(clipped, layout)
-    hide = Region(area, region.sigma, region.shape) if region.shape == "rectangle" else region
-    return hide, area
-
-
-def edit_window(edits: Sequence[tuple[Region, PixelBox]], layout: BlockLayout, method: str) -> PixelBox:
-    """The MCU-aligned pixels the blur reads: every region with the context ``hide_regions`` reads."""
-    boxes = []
-    for hide, area in edits:
-        margin = math.ceil(3 * hide.sigma) if method == "gaussian" else 0
-        boxes.append(hide.box.grown(margin, layout.width, layout.height))
-        boxes.append(area)
-    union = PixelBox(
-        min(b.x0 for b in boxes), min(b.y0 for b in boxes), max(b.x1 for b in boxes), max(b.y1 for b in boxes)
-    )
-    return mcu_aligned(union, layout)
-
-
-def _shift(box: PixelBox, window: PixelBox) -> PixelBox:
-    return box.shifted(-window.x0, -window.y0)
-
-
-def component_blocks(layout: BlockLayout, component: int, area: PixelBox) -> tuple[slice, slice]:
-    """Block rows and columns of ``component`` inside the MCU-aligned pixel ``area``."""
-    h, v = layout.sampling[component]
-    mw, mh = layout.mcu_width, layout.mcu_height
-    rows, columns = blocks_of(layout, component)
-    return (
-        slice(area.y0 // mh * v, min(rows, -(-area.y1 // mh) * v)),
-        slice(area.x0 // mw * h, min(columns, -(-area.x1 // mw) * h)),
-    )
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Coefficients <-> pixels
-
-
-def _dct_matrix() -> np.ndarray:
-    """The orthonormal 8-point DCT-II matrix; JPEG's 2-D FDCT is ``D @ block @ D.T``."""
-    u = np.arange(8)[:, None]
-    x = np.arange(8)[None, :]
-    matrix = np.cos((2 * x + 1) * u * np.pi / 16) * np.sqrt(2 / 8)
-    matrix[0] /= np.sqrt(2)
-    return matrix
-
-
-def _block_transforms() -> tuple[np.ndarray, np.ndarray]:
-    """The 2-D IDCT and FDCT of a flattened 8 x 8 block as 64 x 64 matrices: ``vector @ matrix``.
-
-    One (blocks x 64) @ (64 x 64) product per component is a single BLAS call, many times faster than
-    numpy's batched 8 x 8 products; the quantisation tables fold into the matrices (:func:`_transforms`).
+    Measured on real camera-trap photographs by ``benchmarks/bench_issue9.py``, which prints the figures
+    these come from. Moving the coefficients costs the back end's per-pixel figure over the whole image
+    (it entropy-decodes and -encodes every block); the exact path adds a per-pixel cost for what it
+    decodes and codes again in numpy; computing from block means is nearly free.
     """
-    dct = _dct_matrix()
-    basis = np.eye(64).reshape(64, 8, 8)
-    return (dct.T @ basis @ dct).reshape(64, 64), (dct @ basis @ dct.T).reshape(64, 64)
+
+    turbojpeg: float = 0.6  # tjTransform (entropy decode + encode): measured 0.3-0.55 of re-encoding
+    pyjpegio: float = 0.9  # pyjpegio's read + write: measured 0.95-1.05 of re-encoding, 3 to 12 MP
+    exact_decoded: float = 1.5  # numpy IDCT + colour conversion + upsampling: measured 1.4-1.8
+    exact_encoded: float = 1.5  # colour conversion + downsampling + numpy FDCT: measured 1.2-1.7
+    from_means: float = 0.03
+    margin: float = 1.0  # block-wise editing is chosen while its estimate is at most margin x re-encoding,
+    min_saving: float = 100_000  # ... or re-encoding would save less than this (~1 ms): not worth a lossy copy
+
+    def lossless(self, cost: EditCost, pixels: int, backend: str) -> float:
+        return (getattr(self, backend) * pixels + self.exact_decoded * cost.exact_decoded
+                + self.exact_encoded * cost.exact_encoded + self.from_means * cost.from_means)
 
 
-_IDCT64, _FDCT64 = _block_transforms()
-# JFIF colour conversion as 3 x 4 affine maps for cv2.transform, with JPEG's level shift of 128 folded in:
-# (Y + 128, Cb, Cr) -> RGB, and RGB -> (Y - 128, Cb, Cr).
-_YCC_TO_RGB = np.array([
-    [1.0, 0.0, 1.402, 128.0], [1.0, -0.344136, -0.714136, 128.0], [1.0, 1.772, 0.0, 128.0],
-], np.float32)
-_RGB_TO_YCC = np.array([
-    [0.299, 0.587, 0.114, -128.0], [-0.168736, -0.331264, 0.5, 0.0], [0.5, -0.418688, -0.081312, 0.0],
-], np.float32)
+COSTS = Costs()
+"""The cost model that decides, with ``only_if_faster``, whether an image is edited block-wise.
 
+Re-encoding costs ~1 unit per pixel. Block-wise editing costs the back end's figure per pixel plus its
+pixel work (:class:`EditCost`). With TurboJPEG and the default settings (rectangles, Gaussian), every
+person box of 160 px or more is computed from block means, so block-wise editing wins whatever the box
+size; the model turns an image over to re-encoding where much of it needs the exact path (large
+ellipses, pixelation), or where only pyjpegio is there and the exact path adds to its cost (a machine
+without libturbojpeg, or a libjpeg-turbo build whose structure :mod:`.jpeg_turbo` cannot recognise, for
+files with restart markers).
 
-@functools.lru_cache(maxsize=32)
-def _transforms(table: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """(dequantise + IDCT, FDCT + divide by the table) for a quantisation table given as 64 float32 bytes."""
-    steps = np.frombuffer(table, np.float32).astype(np.float64)
-    return (steps[:, None] * _IDCT64).astype(np.float32), (_FDCT64 / steps[None, :]).astype(np.float32)
-
-
-def decode_window(planes: Sequence[np.ndarray], layout: BlockLayout, window: PixelBox) -> np.ndarray:
-    """The window's pixels (RGB uint8, or grey for one component) decoded from the coefficients.
-
-    ``planes`` hold each component's blocks as (block rows, block columns, 8, 8) arrays (or views).
-    """
-    samples = []
-    for component, plane in enumerate(planes):
-        rows, columns = component_blocks(layout, component, window)
-        blocks = plane[rows, columns]
-        inverse, _ = _transforms(layout.qtables[component].tobytes())
-        values = blocks.reshape(-1, 64).astype(np.float32) @ inverse
-        values = _from_blocks(values.reshape(blocks.shape))
-        samples.append(_upsample(values, layout, component, window))
-    if not layout.colour:
-        return _to_uint8(samples[0] + np.float32(128.0))
-    return _to_uint8(cv2.transform(cv2.merge(samples), _YCC_TO_RGB))
-
-
-DC_CONTEXT_MIN_SIGMA = 20.0
-"""From this sigma on, the blur's context around the grown regions is decoded from block means only.
-
-The core's Gaussian (:func:`.blur.gaussian_blur`) starts by averaging the pixels over cells of
-``sigma / 2.5`` pixels, 8 or more from sigma 20: the detail inside an 8 x 8 block is averaged away
-anyway. So for such blurs the pixels *around* the re-encoded areas (the 3-sigma context, often several
-times larger than the region itself) are rebuilt from the DC coefficients alone (block means,
-interpolated linearly) instead of a full inverse DCT; the areas themselves and one MCU around them are
-decoded exactly. The blurred result differs from the exact-decode one by well under one grey level
-(tests/test_jpeg_lossless.py checks >= 45 dB PSNR, the bound the core's own approximation is held to).
+Re-encoding is chosen only where it saves more than :attr:`Costs.min_saving` (~1 ms): on small
+photographs block-wise editing may cost a little more (it has ~1 ms of fixed Python cost per image, not
+modelled: filter calls per block row, planning, checking the output; under ~0.4 MP it can cost up to
+~1 ms more than re-encoding), and such a millisecond is not worth a lossy copy.
 """
 
 
-def decode_context(planes: Sequence[np.ndarray], layout: BlockLayout, window: PixelBox) -> np.ndarray:
-    """The window's pixels approximated from the DC coefficients only (see :data:`DC_CONTEXT_MIN_SIGMA`).
+def _check_pays(cost: EditCost, layout: BlockLayout, backend: str) -> None:
+    pixels = layout.width * layout.height
+    estimate = COSTS.lossless(cost, pixels, backend)
+    if estimate > COSTS.margin * pixels + COSTS.min_saving:
+        raise LosslessNotFaster(
+            f"with {backend}, editing its blocks would cost an estimated {estimate / pixels:.1f}x re-encoding"
+        )
 
-    Colours are converted at one value per luma block, then interpolated linearly to full size.
-    """
-    small = eighth_scale([plane[component_blocks(layout, c, window)] for c, plane in enumerate(planes)], layout)
-    size = (small.shape[1] * 8, small.shape[0] * 8)
-    full = cv2.resize(small, size, interpolation=cv2.INTER_LINEAR)
-    return np.ascontiguousarray(full[: window.height, : window.width])
-
-
-def eighth_scale(planes: Sequence[np.ndarray], layout: BlockLayout) -> np.ndarray:
-    """One RGB (or grey) uint8 pixel per luma block, from the DC coefficients: a 1/8-scale picture.
-
-    ``planes`` are MCU-aligned (block rows, block columns, 8, 8) blocks of each component (or their DC
-    terms alone, (block rows, block columns)). This is what libjpeg's 1/8-scale decode computes.
-    """
-    samples = []
-    for component, plane in enumerate(planes):
-        dc = plane if plane.ndim == 2 else plane[:, :, 0, 0]
-        means = dc.astype(np.float32) * np.float32(layout.qtables[component][0, 0] / 8)
-        fx, fy = _factors(layout, component)
-        if (fx, fy) != (1, 1):
-            means = cv2.resize(means, (means.shape[1] * fx, means.shape[0] * fy), interpolation=cv2.INTER_LINEAR)
-        samples.append(means)
-    rows = min(s.shape[0] for s in samples)
-    columns = min(s.shape[1] for s in samples)
-    samples = [np.ascontiguousarray(s[:rows, :columns]) for s in samples]
-    if not layout.colour:
-        return _to_uint8(samples[0] + np.float32(128.0))
-    return _to_uint8(cv2.transform(cv2.merge(samples), _YCC_TO_RGB))
-
-
-def _to_uint8(values: np.ndarray) -> np.ndarray:
-    """Round to the nearest integer and clip to 0..255, as decoders do (one pass each, in OpenCV)."""
-    return cv2.convertScaleAbs(np.maximum(values, 0, out=values))
-
-
-def encode_area(
-    planes: Sequence[np.ndarray], layout: BlockLayout, pixels: np.ndarray, window: PixelBox, area: PixelBox
-) -> None:
-    """Replace the coefficients of every block in the MCU-aligned ``area`` by those of ``pixels`` there."""
-    local = _shift(area, window)
-    patch = pixels[local.y0 : local.y1, local.x0 : local.x1]
-    mw, mh = layout.mcu_width, layout.mcu_height
-    # Partial MCUs at the right and bottom edges: replicate the last column / row, as libjpeg does.
-    pad_y, pad_x = -(-patch.shape[0] // mh) * mh - patch.shape[0], -(-patch.shape[1] // mw) * mw - patch.shape[1]
-    if pad_y or pad_x:
-        patch = cv2.copyMakeBorder(patch, 0, pad_y, 0, pad_x, cv2.BORDER_REPLICATE)
-    if layout.colour:
-        samples = cv2.split(cv2.transform(patch.astype(np.float32), _RGB_TO_YCC))
-    else:
-        samples = (patch.astype(np.float32) - np.float32(128.0),)
-    for component, plane in enumerate(planes):
-        values = _downsample(samples[component], layout, component)
-        _, forward = _transforms(layout.qtables[component].tobytes())
-        blocks = _as_blocks(values)
-        quantised = np.rint(np.ascontiguousarray(blocks).reshape(-1, 64) @ forward).reshape(blocks.shape)
-        rows, columns = component_blocks(layout, component, area)
-        plane[rows, columns] = quantised[: rows.stop - rows.start, : columns.stop - columns.start]
-
-
-def _as_blocks(plane: np.ndarray) -> np.ndarray:
-    """(8R, 8C) -> (R, C, 8, 8)."""
-    rows, columns = plane.shape[0] // 8, plane.shape[1] // 8
-    return plane.reshape(rows, 8, columns, 8).transpose(0, 2, 1, 3)
-
-
-def _from_blocks(blocks: np.ndarray) -> np.ndarray:
-    """(R, C, 8, 8) -> (8R, 8C)."""
-    rows, columns = blocks.shape[:2]
-    return blocks.transpose(0, 2, 1, 3).reshape(rows * 8, columns * 8)
-
-
-def _factors(layout: BlockLayout, component: int) -> tuple[int, int]:
-    h, v = layout.sampling[component]
-    return layout.mcu_width // 8 // h, layout.mcu_height // 8 // v
-
-
-def _upsample(values: np.ndarray, layout: BlockLayout, component: int, window: PixelBox) -> np.ndarray:
-    """Component samples to full resolution (linear, like libjpeg's fancy upsampling), cropped to ``window``."""
-    fx, fy = _factors(layout, component)
-    if (fx, fy) != (1, 1):
-        size = (values.shape[1] * fx, values.shape[0] * fy)
-        values = cv2.resize(values, size, interpolation=cv2.INTER_LINEAR)
-    return values[: window.height, : window.width]
-
-
-def _downsample(values: np.ndarray, layout: BlockLayout, component: int) -> np.ndarray:
-    """Full-resolution samples to the component's resolution by averaging (libjpeg's box filter).
-
-    ``cv2.INTER_AREA`` by a whole factor is exactly that average."""
-    fx, fy = _factors(layout, component)
-    if (fx, fy) == (1, 1):
-        return values
-    return cv2.resize(values, (values.shape[1] // fx, values.shape[0] // fy), interpolation=cv2.INTER_AREA)
-
-
-# ----------------------------------------------------------------------------------------------------------
-# Writing
-
-
-def _keep_marker(marker: dict[str, Any]) -> bool:
-    """Keep only the headers that say how to read the colours; the caller attaches the real metadata."""
-    data = bytes(marker.get("data", b""))
-    return (marker.get("type") == jpeg.APP0 and data.startswith(_JFIF)) or (
-        marker.get("type") == jpeg.APP0 + 14 and data.startswith(_ADOBE)
-    )
-
-
-_DC_SYMBOLS = frozenset(range(12))
-_AC_SYMBOLS = frozenset({0x00, 0xF0} | {run << 4 | size for run in range(16) for size in range(1, 11)})
-
-
-def _write(coefficients: Any, path: str) -> bytes:
-    """Write the coefficients, with the input's Huffman tables where they can code any block.
-
-    Reusing the input's tables keeps the file's size and saves building new ones, but a file written with
-    optimised tables may lack the codes a new block needs, and libjpeg-turbo then writes a corrupt stream
-    without a word: such files get optimal tables instead. (Progressive files always get optimal tables.)
-    """
-    if not coefficients.progressive_mode and not _complete_huffman_tables(coefficients):
-        coefficients.optimize_coding = True
-    try:
-        coefficients.write(path)
-    except Exception as exc:  # libjpeg's errors arrive as RuntimeError
-        raise LosslessUnsupported(f"cannot write the DCT coefficients ({exc})") from None
-    with open(path, "rb") as stream:
-        return stream.read()
-
-
-def _complete_huffman_tables(coefficients: Any) -> bool:
-    """Whether every Huffman table has a code for every symbol an 8-bit block can need."""
-
-    def symbols(table: dict[str, Any]) -> set[int]:
-        return set(int(s) for s in np.asarray(table["symbols"])[: int(np.asarray(table["counts"]).sum())])
-
-    dc, ac = coefficients.dc_huff_tables, coefficients.ac_huff_tables
-    return (
-        bool(dc) and bool(ac)
-        and all(_DC_SYMBOLS <= symbols(t) for t in dc)
-        and all(_AC_SYMBOLS <= symbols(t) for t in ac)
-    )

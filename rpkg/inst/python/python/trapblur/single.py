@@ -9,7 +9,7 @@ from .blur import hide_regions
 from .codecs import EncodedImage, SourceImage, decode_pixels, encode_jpeg_blocks, encode_like, inspect_image
 from .errors import OptionsError
 from .frames import box_frames, identify_box_source
-from .jpeg_lossless import LosslessUnsupported
+from .jpeg_lossless import LosslessNotFaster, LosslessUnsupported
 from .options import BlurOptions
 from .regions import Region, regions_to_hide
 from .results import Detection
@@ -63,11 +63,15 @@ def hide_and_encode(
     """The output file and how it was made: "lossless" (only the touched JPEG blocks) or "reencode".
 
     ``jpeg_mode`` is checked by the callers (:func:`blur_image`, :class:`~trapblur.pipeline.RunSettings`).
+    In "lossless" mode, a JPEG that cannot be edited block-wise, or on which that would cost more than
+    re-encoding (:data:`~trapblur.jpeg_lossless.COSTS`), is re-encoded, and the note says why.
     """
     fallback: tuple[str, ...] = ()
     if source.format == "JPEG" and jpeg_mode == "lossless":
         try:
-            return encode_jpeg_blocks(source, regions, method), "lossless"
+            return encode_jpeg_blocks(source, regions, method, only_if_faster=True), "lossless"
+        except LosslessNotFaster as exc:
+            fallback = (f"re-encoded: faster than editing the blocks of this image ({exc})",)
         except LosslessUnsupported as exc:
             fallback = (f"re-encoded: the JPEG cannot be edited block-wise ({exc})",)
     pixels = decode_pixels(source)
