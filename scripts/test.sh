@@ -8,7 +8,7 @@ export YOLO_OFFLINE=1
 export TRAPBLUR_REQUIRE_DETECTION=true
 # Also test install_trapblur() from this checkout, as an R user would run it (makes a venv; ~30 s).
 export TRAPBLUR_TEST_INSTALL=true
-bash scripts/setup_python.sh test,examples detection
+bash scripts/setup_python.sh test,examples,distributed detection
 # System packages the tests use, from Debian (each is what a user of that feature has too):
 #   libturbojpeg0            libjpeg-turbo's TurboJPEG: the fast back end of lossless JPEG editing
 #   libimage-exiftool-perl   exiftool: the independent metadata reader that checks previews, GPS and serials

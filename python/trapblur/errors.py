@@ -44,3 +44,16 @@ class ExportError(TrapblurError):
 
 class PackageFormatError(ExportError):
     """A Camtrap DP package is missing, unreadable or not valid: the message names the file, row and field."""
+
+
+class ClusterError(TrapblurError):
+    """A run on a Dask cluster cannot go on: no scheduler or workers, a worker that cannot see the image or
+    output folder (no shared storage), or the connection lost. What was finished is in the journal: running
+    the same command again resumes."""
+
+
+class TaskFailed(Exception):
+    """A task of many images could not run on the cluster (its workers kept dying, or it raised): every
+    image in it is reported failed with this reason and nothing of it is left in the output.
+
+    Not a :class:`TrapblurError`: the batch never lets it out, it becomes the images' rows."""

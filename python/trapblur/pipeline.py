@@ -14,6 +14,8 @@ Guarantees
   or changed one redoes just the images whose corrections changed.
 * **Streaming.** Images are decoded a few at a time in a thread pool (the codecs release the GIL); rows
   are written as they complete, in folder order, so memory does not grow with the number of images.
+* **Or on a cluster.** Given a Dask client, the same per-image calls run on its workers, many images per
+  task (:mod:`trapblur.cluster`); this module still records every row, in folder order.
 """
 
 from __future__ import annotations
@@ -26,9 +28,10 @@ import os
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence, Union
+from typing import Any, Callable, Iterator, Mapping, Sequence, Union
 
 from threadpoolctl import threadpool_limits
 
@@ -38,7 +41,7 @@ from .codecs import inspect_image, sniff_format
 from .categories import check_defined
 from .corrections import AppliedCorrections, apply_to_files, match_corrections, read_corrections
 from .dataset import Dataset, ImageFile, build_dataset, check_listing
-from .errors import ImageError, OptionsError, OutputFolderError
+from .errors import ImageError, OptionsError, OutputFolderError, TaskFailed
 from .frames import FRAME_RULES_VERSION, UNKNOWN_SOURCE, BoxSource, box_frames, identify_box_source
 from .options import DEFAULT_THRESHOLD, BlurOptions, ThresholdArg
 from .regions import regions_to_hide, select_detections
@@ -91,6 +94,7 @@ def blur_dataset(
     jpeg_mode: str = "lossless",
     corrections: PathLike | None = None,
     progress: Progress | None = None,
+    client: Any = None,
 ) -> RunReport:
     """Write a shareable copy of the image folder ``images`` to ``output`` with every person blurred.
 
@@ -109,6 +113,9 @@ def blur_dataset(
     withhold. The report's ``correction`` column says what it did to each image; rows that name no image of
     the folder are listed in ``report.correction_problems``.
     ``progress(done, total)`` is called from the calling thread after each image.
+    ``client`` (a ``distributed.Client`` or a :class:`trapblur.cluster.Cluster`) runs the images on that Dask
+    cluster's workers instead of local threads (``pip install "trapblur[distributed]"``); the folders must be
+    on storage every worker sees at the same paths. The output is the same as a local run's, byte for byte.
 
     Returns a :class:`RunReport`; ``report.ok`` is False when any image was withheld or failed.
     """
@@ -118,7 +125,7 @@ def blur_dataset(
     )
     settings = RunSettings(copy_unlisted, link_unchanged, overwrite, workers, jpeg_mode)
     return run_batch(Path(images), results, Path(output), options, settings, progress,
-                     corrections=None if corrections is None else Path(corrections))
+                     corrections=None if corrections is None else Path(corrections), client=client)
 
 
 def run_batch(
@@ -129,6 +136,7 @@ def run_batch(
     settings: RunSettings,
     progress: Progress | None = None,
     corrections: Path | None = None,
+    client: Any = None,
 ) -> RunReport:
     """:func:`blur_dataset` with its options already checked."""
     started = time.perf_counter()
@@ -190,7 +198,7 @@ def run_batch(
                     writer.add(_output_entry(file, result))
 
             _process_all(dataset, options, settings, output_root, finished, report, record, progress,
-                         identify_box_source(results.info))
+                         identify_box_source(results.info), client)
             for unmatched in dataset.unmatched:
                 record(ImageResult(unmatched.label, "", unmatched.action, reason=unmatched.reason), None)
         completed = True
@@ -219,29 +227,30 @@ def _process_all(
     record: Callable[[ImageResult, ImageFile | None], None],
     progress: Progress | None,
     box_source: BoxSource = UNKNOWN_SOURCE,
+    client: Any = None,
 ) -> None:
-    """Process every file in a bounded thread pool, recording results in folder order.
+    """Process every file in a bounded thread pool (or on a Dask cluster), recording results in folder order.
 
     The batch parallelises over images, so for its duration the BLAS libraries numpy and OpenCV carry
     (OpenBLAS, used by the block-wise JPEG path) are held to one thread each, as joblib does for its
     workers: left alone, their own spinning threads fought the workers and 2 workers ran no faster than 1.
     """
-    workers = settings.workers or max(1, os.cpu_count() or 1)
-    window = 4 * workers
     pending: deque[tuple[ImageFile, Future[ImageResult] | ImageResult]] = deque()
     done = 0
 
     def emit_oldest() -> None:
         nonlocal done
         file, outcome = pending.popleft()
-        result = outcome if isinstance(outcome, ImageResult) else outcome.result()
+        try:
+            result = outcome if isinstance(outcome, ImageResult) else outcome.result()
+        except TaskFailed as exc:  # only on a cluster: the task holding this image could not run
+            result = _task_failed(file, output_root, str(exc))
         record(result, file)
         done += 1
         if progress is not None:
             progress(done, len(dataset.files))
 
-    with threadpool_limits(limits=1, user_api="blas"), \
-            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="trapblur") as pool:
+    with _image_pool(settings.workers, client, output_root) as (pool, window):
         try:
             for file in dataset.files:
                 earlier = finished.get(file.relative)
@@ -259,6 +268,30 @@ def _process_all(
                 if isinstance(outcome, Future):
                     outcome.cancel()
             raise
+
+
+@contextmanager
+def _image_pool(workers: int | None, client: Any, output_root: Path) -> Iterator[tuple[Any, int]]:
+    """Where :func:`process_image` calls run, and how many images may be pending: a local thread pool, or
+    the workers of a Dask cluster (:class:`trapblur.cluster.pool.DaskImagePool`, imported only then)."""
+    if client is not None:
+        from .cluster.pool import DaskImagePool
+
+        with DaskImagePool(client, output_root) as cluster_pool:
+            yield cluster_pool, cluster_pool.window
+        return
+    workers = workers or max(1, os.cpu_count() or 1)
+    with threadpool_limits(limits=1, user_api="blas"), \
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="trapblur") as pool:
+        yield pool, 4 * workers
+
+
+def _task_failed(file: ImageFile, output_root: Path, reason: str) -> ImageResult:
+    """The row of an image whose cluster task could not run; nothing of it may stay in the output."""
+    entry = file.entry
+    person_conf = entry.max_conf("person") if entry and entry.processed else None
+    return _not_written(ImageResult(input=file.relative, output="", action="failed", max_person_conf=person_conf,
+                                    reason=reason), output_root / file.relative)
 
 
 def process_image(file: ImageFile, options: BlurOptions, settings: RunSettings, output_root: Path,
