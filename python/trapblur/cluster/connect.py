@@ -14,6 +14,7 @@ without it every entry point here raises a :class:`~trapblur.errors.ClusterError
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import logging
 import os
@@ -45,10 +46,16 @@ POLL_S = 2.0  # how often a wait checks that the cluster still has workers
 
 
 def require_dask(what: str = "running on a Dask cluster") -> None:
-    """Raise a ClusterError with the install command when Dask's packages are not installed."""
-    missing = [name for name in ("dask", "distributed") if importlib.util.find_spec(name) is None]
+    """Raise a ClusterError with the install command when Dask's packages cannot be imported."""
+    missing = []
+    for name in ("dask", "distributed"):
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            missing.append(name)
     if missing:
-        raise ClusterError(f"{what} needs {' and '.join(missing)}, which are not installed: {INSTALL_HINT}")
+        raise ClusterError(f"{what} needs {' and '.join(missing)}, which {'is' if len(missing) == 1 else 'are'} "
+                           f"not installed: {INSTALL_HINT}")
 
 
 @dataclass(frozen=True)

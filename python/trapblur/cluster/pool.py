@@ -32,8 +32,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..atomic import PARTIAL_SUFFIX, write_text_atomically
-from ..errors import ClusterError, TaskFailed
-from .connect import POLL_S, Cluster, as_cluster
+from ..errors import TaskFailed
+from .connect import Cluster, as_cluster
+from .running import input_size, task_value
 from .tasks import TaskCutter
 from .worker import SharedFolders, each_call, run_task, token_path
 
@@ -123,7 +124,7 @@ class DaskImagePool:
         """Queue ``function(file, *arguments)`` for ``file`` (an :class:`~trapblur.dataset.ImageFile`)."""
         if self._images_root is None:
             self._images_root = images_root_of(file)
-        if self._cutter.starts_task(file.relative, _size(file.path)) and self._open is not None:
+        if self._cutter.starts_task(file.relative, input_size(file.path)) and self._open is not None:
             self._send(self._open)
         if self._open is None:
             self._open = _Task()
@@ -158,40 +159,13 @@ class DaskImagePool:
         return task.values[index]
 
     def _collect(self, task: _Task) -> None:
-        from distributed import wait
-        from distributed.scheduler import KilledWorker
-
-        future = task.future
-        while not future.done():
-            try:
-                wait(future, timeout=POLL_S)
-            except TimeoutError:
-                self.cluster.check_alive()
         self._sent.pop(task.key, None)
-        counts = self.cluster.counts
-        if future.status == "finished":
-            output = future.result()
-            task.values = output.value
-            counts.tasks_done += 1
-            counts.workers.add(output.worker)
-        elif future.status == "error":
-            error = future.exception()
-            if isinstance(error, ClusterError):
-                raise error
-            counts.tasks_done += 1
-            if isinstance(error, KilledWorker):
-                task.error = TaskFailed(
-                    "not processed: the worker processes running its task kept dying (killed, or out of memory) "
-                    f"on the cluster {self.cluster.description}; re-run to try again")
-            else:
-                task.error = TaskFailed(f"not processed: its task failed on the cluster ({type(error).__name__}: "
-                                        f"{error})")
-            log.error("task %s: %s", task.key, task.error)
-        else:
-            raise ClusterError(f"the Dask scheduler {self.cluster.description} dropped a task ({future.status}); "
-                               "run the same command again to resume")
-        future.release()
-        task.future = None
+        try:
+            task.values = task_value(self.cluster, task.future, "the task holding this image")
+        except TaskFailed as failure:
+            task.error = failure
+        finally:
+            task.future = None
 
     # -- clean-up after lost workers ---------------------------------------------------------------------------
     def _on_event(self, event: Any) -> None:
@@ -236,9 +210,3 @@ def remove_temporaries_in(folder: Path) -> int:
             removed += 1
     return removed
 
-
-def _size(path: Path) -> int:
-    try:
-        return path.stat().st_size
-    except OSError:
-        return 0  # the worker reports the problem

@@ -37,12 +37,8 @@ class SharedFolders:
     """The folders every worker must see at the same paths as the driver, and this run's token."""
 
     images: str
-    output: str
+    output: str | None  # None for tasks that write nothing (detection)
     token: str  # the content of the output's STATE_FOLDER/cluster-<token> file
-
-    @property
-    def token_path(self) -> Path:
-        return token_path(Path(self.output), self.token)
 
 
 def token_path(output: Path, token: str) -> Path:
@@ -135,8 +131,11 @@ def check_shared(folders: SharedFolders, worker: Any) -> None:
             f"worker {worker_label(worker)} cannot see the image folder {images} ({problem}): every Dask worker "
             "must see the image and output folders at the same paths as this machine (shared storage)"
         )
+    if folders.output is None:
+        return
+    path = token_path(Path(folders.output), folders.token)
     try:
-        token = folders.token_path.read_text(encoding="utf-8")
+        token = path.read_text(encoding="utf-8")
         problem = "" if token == folders.token else "holds another run's token"
     except FileNotFoundError:
         problem = "is missing"
@@ -145,7 +144,7 @@ def check_shared(folders: SharedFolders, worker: Any) -> None:
     if problem:
         raise ClusterError(
             f"worker {worker_label(worker)} does not see this run's output folder {folders.output} (its "
-            f"{STATE_FOLDER}/{folders.token_path.name} {problem}): every Dask worker must write to the same "
+            f"{STATE_FOLDER}/{path.name} {problem}): every Dask worker must write to the same "
             "shared folder as this machine, not to a local disk at the same path"
         )
 

@@ -59,6 +59,7 @@ def anonymise(
     checkpoint_every: int | None = 500,
     progress: Progress | None = None,
     detect_progress: Progress | None = None,
+    client: Any = None,
 ) -> RunReport:
     """Detect people (and whatever else ``categories`` names) under ``images`` and write a blurred copy to
     ``output``. Returns the core's :class:`RunReport`.
@@ -68,6 +69,8 @@ def anonymise(
     ``corrections`` is a reviewer's corrections CSV, applied on top of the detections as in
     :func:`trapblur.blur_dataset`.
     ``progress`` follows blurring, ``detect_progress`` detection; both are called from the calling thread.
+    ``client`` (a ``distributed.Client`` or :class:`trapblur.cluster.Cluster`) runs both steps on that Dask
+    cluster, as :func:`trapblur.detect` and :func:`trapblur.blur_dataset` do.
 
     Refuses (:class:`~trapblur.OptionsError`) before detecting when the model cannot find a requested
     category: the built-in person model finds no vehicles.
@@ -89,7 +92,7 @@ def anonymise(
     if results is None:
         results = detect(images_root, model=model, output_json=target, device=device, batch_size=batch_size,
                          workers=workers, checkpoint_every=checkpoint_every, resume=True,
-                         progress=detect_progress, categories=options.categories)
+                         progress=detect_progress, categories=options.categories, client=client)
     elif info.spec is None:
         used = results.info.get("detector_metadata", {}).get("classes_used")
         if isinstance(used, dict):
@@ -98,7 +101,7 @@ def anonymise(
         images_root, results, output_root, threshold=threshold, strength=strength, categories=categories,
         padding=padding, shape=shape, method=method, copy_unlisted=copy_unlisted,
         link_unchanged=link_unchanged, overwrite=overwrite, workers=workers, jpeg_mode=jpeg_mode,
-        corrections=corrections, progress=progress,
+        corrections=corrections, progress=progress, client=client,
     )
 
 
