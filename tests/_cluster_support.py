@@ -100,6 +100,7 @@ class TcpCluster:
     nthreads: int = 1
     nanny: bool = True
     prefix: list[str] = field(default_factory=list)  # e.g. ["unshare", "-m", ...] for a worker of another view
+    env: dict[str, str] = field(default_factory=dict)  # added to the processes' environment (DASK_... settings)
     scheduler: subprocess.Popen | None = None
     worker_processes: list[subprocess.Popen] = field(default_factory=list)
     port: int = 0
@@ -119,7 +120,7 @@ class TcpCluster:
         self.scheduler = subprocess.Popen(
             [str(DASK), "scheduler", "--host", "127.0.0.1", "--port", str(self.port), "--no-dashboard",
              "--scheduler-file", str(self.scheduler_file)],
-            stdout=log, stderr=subprocess.STDOUT, env=clean_environment(), cwd=self.folder)
+            stdout=log, stderr=subprocess.STDOUT, env={**clean_environment(), **self.env}, cwd=self.folder)
         wait_until(self.scheduler_file.is_file, timeout, "the dask scheduler's file")
         for _ in range(self.workers):
             self.add_worker(timeout=timeout, wait=False)
@@ -134,8 +135,8 @@ class TcpCluster:
                    "--host", "127.0.0.1", "--nthreads", str(self.nthreads), "--no-dashboard",
                    "--name", name or f"w{index}", "--local-directory", str(self.folder / f"space{index}"),
                    "--death-timeout", "60", *([] if self.nanny else ["--no-nanny"])]
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=clean_environment(),
-                                   cwd=self.folder)
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT,
+                                   env={**clean_environment(), **self.env}, cwd=self.folder)
         self.worker_processes.append(process)
         if wait:
             self.wait_for_workers(self.connected() + 1, timeout)
@@ -150,6 +151,8 @@ class TcpCluster:
     def wait_for_workers(self, count: int, timeout: float) -> None:
         from distributed import Client
 
+        if count < 1:
+            return
         with Client(self.address, timeout=30) as client:
             client.wait_for_workers(count, timeout=timeout)
 

@@ -128,8 +128,15 @@ def cluster_from_args(args: argparse.Namespace) -> Iterator[Any]:
 
 def _quiet_dask(args: argparse.Namespace) -> None:
     """Dask's scheduler and client log every start and stop at INFO: keep that for --verbose."""
-    if not getattr(args, "verbose", False):
-        logging.getLogger("distributed").setLevel(logging.WARNING)
+    if getattr(args, "verbose", False):
+        return
+    try:
+        import distributed  # noqa: F401 - it sets its loggers' levels when imported
+    except ImportError:
+        return  # the cluster options then say how to install it
+    for name in list(logging.root.manager.loggerDict):
+        if name == "distributed" or name.startswith(("distributed.", "dask_jobqueue")):
+            logging.getLogger(name).setLevel(logging.WARNING)
 
 
 def print_job_script(args: argparse.Namespace) -> int:

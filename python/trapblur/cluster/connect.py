@@ -300,7 +300,7 @@ def open_cluster(options: ClusterOptions) -> Cluster:
 
         processes = options.processes or max(1, os.cpu_count() or 1)
         local = LocalCluster(n_workers=processes, threads_per_worker=options.cores or 1, processes=True,
-                             memory_limit=options.memory or "auto", dashboard_address=None)
+                             memory_limit=options.memory or "auto", dashboard_address=":0")
         client = Client(local)
         return Cluster(client, description=f"local, {processes} worker processes", owned=(local,),
                        expected_threads=processes * (options.cores or 1), **common)

@@ -95,7 +95,10 @@ class DaskImagePool:
         cluster.start_run()
         cluster.wait_for_workers()
         cluster.register_plugin()
-        write_text_atomically(token_path(self.output_root, self._token), self._token)
+        mine = token_path(self.output_root, self._token)
+        for stale in mine.parent.glob("cluster-*"):  # left by a driver that was killed
+            stale.unlink(missing_ok=True)
+        write_text_atomically(mine, self._token)
         cluster.client.subscribe_topic("all", self._on_event)
         threads = max(sum(cluster.client.nthreads().values()), cluster.expected_threads, 1)
         # Enough tasks in flight to keep every worker thread busy while the oldest is being waited for.

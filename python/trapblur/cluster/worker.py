@@ -61,6 +61,10 @@ class WorkerCache:
         self._values: dict[Hashable, Any] = {}
         self._lock = threading.Lock()
 
+    def keys(self) -> list[Hashable]:
+        with self._lock:
+            return list(self._values)
+
     def get(self, key: Hashable, make: Callable[[], Any]) -> Any:
         with self._lock:
             if key not in self._values:
