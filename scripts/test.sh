@@ -6,6 +6,8 @@ cd "$(dirname "$0")/.."
 export YOLO_OFFLINE=1
 # Detection is installed below: its R tests must run, not skip.
 export TRAPBLUR_REQUIRE_DETECTION=true
+# The distributed extra is installed below: the Dask tests (Python and R) must run, not skip.
+export TRAPBLUR_REQUIRE_DISTRIBUTED=true
 # Also test install_trapblur() from this checkout, as an R user would run it (makes a venv; ~30 s).
 export TRAPBLUR_TEST_INSTALL=true
 bash scripts/setup_python.sh test,examples,distributed detection

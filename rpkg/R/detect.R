@@ -30,6 +30,7 @@ check_dots_named <- function(dots, call) {
 #' @param device `NULL` (automatic), `"cpu"` or, for example, `"cuda"`.
 #' @param include_empty Passed to [read_md_results()]: also return one row per image without detections.
 #' @param quiet If `TRUE`, show no progress bar or summary.
+#' @inheritParams blur_people
 #' @param ... Further named options of the Python function `trapblur.detect()`.
 #' @return A data frame with one row per detection, as from [read_md_results()], read from `output_json`;
 #'   its attribute `"results_json"` is that file's path.
@@ -42,7 +43,7 @@ check_dots_named <- function(dots, call) {
 #'   table(found$category)
 #' }
 detect_people <- function(images, model = NULL, output_json = NULL, recursive = TRUE, device = NULL,
-                          include_empty = FALSE, quiet = FALSE, ...) {
+                          include_empty = FALSE, quiet = FALSE, scheduler = NULL, cluster = NULL, ...) {
   call <- sys.call()[1]
   images <- check_existing_dir(images, call = call)
   model <- check_string(model, call = call, null_ok = TRUE)
@@ -52,6 +53,7 @@ detect_people <- function(images, model = NULL, output_json = NULL, recursive = 
   include_empty <- check_flag(include_empty, call = call)
   quiet <- check_flag(quiet, call = call)
   dots <- check_dots_named(list(...), call = call)
+  where <- cluster_arguments(scheduler, cluster, call = call)
   if (model_is_path(model)) model <- enc2utf8(path.expand(model))
   if (is.null(output_json)) {
     output_json <- tempfile("trapblur-detections-", fileext = ".json")
@@ -61,9 +63,12 @@ detect_people <- function(images, model = NULL, output_json = NULL, recursive = 
 
   tb <- trapblur_module(call = call)
   require_detection(tb, "detect", call)
+  client <- connect_cluster(tb, where, call = call)
+  if (!is.null(client)) on.exit(client$close(), add = TRUE)
   args <- c(list(images), list(model = model, output_json = output_json, recursive = recursive,
                                device = device,
-                               progress = progress_callback(quiet, "Detecting", envir = environment())),
+                               progress = progress_callback(quiet, "Detecting", envir = environment()),
+                               client = client),
             dots)
   found <- with_python_errors(do.call(tb$detect, args), call = call)
   if (!file.exists(output_json)) {
@@ -106,7 +111,8 @@ anonymise <- function(images, output, model = NULL, device = NULL, threshold = 0
                       categories = "person", padding = 0.1, shape = c("rectangle", "ellipse"),
                       method = c("gaussian", "pixelate", "fill"), copy_unlisted = FALSE,
                       link_unchanged = FALSE, overwrite = FALSE, workers = NULL,
-                      jpeg_mode = c("lossless", "reencode"), corrections = NULL, quiet = FALSE, ...) {
+                      jpeg_mode = c("lossless", "reencode"), corrections = NULL, quiet = FALSE,
+                      scheduler = NULL, cluster = NULL, ...) {
   call <- sys.call()[1]
   images <- check_existing_dir(images, call = call)
   output <- check_output_dir(output, images, call = call)
@@ -119,12 +125,15 @@ anonymise <- function(images, output, model = NULL, device = NULL, threshold = 0
                           jpeg_mode = jpeg_mode, call = call)
   quiet <- check_flag(quiet, call = call)
   dots <- check_dots_named(list(...), call = call)
+  where <- cluster_arguments(scheduler, cluster, call = call)
   if (model_is_path(model)) model <- enc2utf8(path.expand(model))
 
   tb <- trapblur_module(call = call)
   require_detection(tb, "anonymise", call)
+  client <- connect_cluster(tb, where, call = call)
+  if (!is.null(client)) on.exit(client$close(), add = TRUE)
   args <- c(list(images, output), list(model = model, device = device), options, corrections, dots,
-            list(progress = progress_callback(quiet, "Anonymising", envir = environment())))
+            list(progress = progress_callback(quiet, "Anonymising", envir = environment()), client = client))
   report <- with_python_errors(do.call(tb$anonymise, args), call = call)
   run_report_frame(report, quiet = quiet, verb = "Blurred")
 }

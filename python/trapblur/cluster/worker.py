@@ -13,10 +13,12 @@ run with that message instead of waiting.
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import os
 import re
 import socket
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,10 +88,31 @@ class TrapblurWorker(WorkerPlugin):
         from threadpoolctl import threadpool_limits
 
         threadpool_limits(limits=1, user_api="blas")
+        keep_image_buffers()
         self.cache = WorkerCache(gpu_device_for(getattr(worker, "name", ""), dict(worker.state.total_resources)))
 
     def teardown(self, worker: Any) -> None:
         self.cache = None
+
+
+def keep_image_buffers() -> bool:
+    """Let the worker reuse its freed image buffers instead of mapping fresh, zeroed pages for each image.
+
+    Dask's nanny starts workers with ``MALLOC_TRIM_THRESHOLD_=65536``, which also switches off glibc's
+    adaptive mmap threshold: every decoded image (a few MB) is then mmapped and unmapped, and the page
+    faults cost about 1 ms of system CPU per 1024 x 768 image (+25%; ``benchmarks/bench_cluster.py``).
+    These are the thresholds glibc itself adapts to (32 MiB mmap, the most it allows; trim at twice that).
+    Returns False where this is not glibc (nothing changed).
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
+    return bool(mallopt(m_mmap_threshold, 32 * 2**20)) and bool(mallopt(m_trim_threshold, 64 * 2**20))
 
 
 def gpu_device_for(worker_name: Any, resources: dict[str, float]) -> str | None:
