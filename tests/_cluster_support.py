@@ -170,7 +170,11 @@ class TcpCluster:
                 process.wait(timeout=15)
 
     def __enter__(self) -> TcpCluster:
-        return self.start()
+        try:
+            return self.start()
+        except BaseException:
+            self.stop()  # what did start must not outlive the test
+            raise
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
