@@ -98,6 +98,15 @@ def test_local_cluster_of_two_processes_writes_what_the_local_run_writes(mixed, 
     assert not list((tmp_path / "out" / ".trapblur").glob("cluster-*")), "the run's token is removed"
 
 
+def test_cluster_local_from_the_command_line(mixed, tmp_path):
+    images, md, _, expected, _ = mixed
+    run = trapblur_cli("blur", images, "--results", md, "--out", tmp_path / "out", "--cluster", "local",
+                       "--processes", "2", "--task-images", "16", "-q")
+    assert run.returncode == 1, run.stderr
+    assert "on the Dask cluster local, 2 worker processes:" in run.stdout
+    assert differences(expected, output_bytes(tmp_path / "out")) == []
+
+
 def test_dask_scheduler_and_workers_from_the_command_line(mixed, tcp, tmp_path):
     images, md, root, expected, _ = mixed
     local_cli = trapblur_cli("blur", images, "--results", md, "--out", tmp_path / "local", "-q")
