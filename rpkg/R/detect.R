@@ -43,7 +43,7 @@ check_dots_named <- function(dots, call) {
 #'   table(found$category)
 #' }
 detect_people <- function(images, model = NULL, output_json = NULL, recursive = TRUE, device = NULL,
-                          include_empty = FALSE, quiet = FALSE, scheduler = NULL, cluster = NULL, ...) {
+                          include_empty = FALSE, quiet = FALSE, ..., scheduler = NULL, cluster = NULL) {
   call <- sys.call()[1]
   images <- check_existing_dir(images, call = call)
   model <- check_string(model, call = call, null_ok = TRUE)
@@ -111,8 +111,8 @@ anonymise <- function(images, output, model = NULL, device = NULL, threshold = 0
                       categories = "person", padding = 0.1, shape = c("rectangle", "ellipse"),
                       method = c("gaussian", "pixelate", "fill"), copy_unlisted = FALSE,
                       link_unchanged = FALSE, overwrite = FALSE, workers = NULL,
-                      jpeg_mode = c("lossless", "reencode"), corrections = NULL, quiet = FALSE,
-                      scheduler = NULL, cluster = NULL, ...) {
+                      jpeg_mode = c("lossless", "reencode"), corrections = NULL, quiet = FALSE, ...,
+                      scheduler = NULL, cluster = NULL) {
   call <- sys.call()[1]
   images <- check_existing_dir(images, call = call)
   output <- check_output_dir(output, images, call = call)

@@ -4,8 +4,9 @@
 :func:`trapblur.blur_dataset`, :func:`trapblur.detect` and :func:`trapblur.anonymise` (a plain
 ``distributed.Client`` works too). The modules: :mod:`.connect` (scheduler address or file, a local cluster,
 Slurm/PBS/SGE/LSF jobs through dask-jobqueue), :mod:`.tasks` (how images are cut into tasks),
-:mod:`.pool` (the blur batch on the workers), :mod:`.detection` (detection on the workers, the model
-loaded once per worker) and :mod:`.worker` (what runs on a worker). Importing this package needs no Dask;
+:mod:`.pool` (the blur batch on the workers), :mod:`.running` (waiting for tasks; detection's tasks, which
+finish in any order) and :mod:`.worker` (what runs on a worker: the shared-folder check, the per-worker
+cache that keeps a detection model loaded). Importing this package needs no Dask;
 using it does (``pip install "trapblur[distributed]"``).
 """
 

@@ -208,8 +208,12 @@ def remove_temporaries_in(folder: Path) -> int:
     except OSError:
         return 0
     for entry in entries:
-        if entry.name.startswith(".") and entry.name.endswith(PARTIAL_SUFFIX) and entry.is_file(follow_symlinks=False):
+        if _is_temporary(entry.name) and entry.is_file(follow_symlinks=False):
             Path(entry.path).unlink(missing_ok=True)
             removed += 1
     return removed
 
+
+def _is_temporary(name: str) -> bool:
+    """A temporary file of :mod:`trapblur.atomic` (``.NAME.*.partial``)."""
+    return name.startswith(".") and name.endswith(PARTIAL_SUFFIX)
