@@ -6,10 +6,12 @@ cd "$(dirname "$0")/.."
 export YOLO_OFFLINE=1
 # Detection is installed below: its R tests must run, not skip.
 export TRAPBLUR_REQUIRE_DETECTION=true
+# The distributed extra is installed below: the Dask tests (Python and R) must run, not skip.
+export TRAPBLUR_REQUIRE_DISTRIBUTED=true
 # Also install the R package from zero as README says, install_trapblur() from the copy of the core it
 # carries, and blur from a new R session (scripts/test_r_install.sh; makes a venv, pip installs: ~3-5 min).
 export TRAPBLUR_TEST_INSTALL=true
-bash scripts/setup_python.sh test,examples detection
+bash scripts/setup_python.sh test,examples,distributed detection
 # System packages the tests use, from Debian (each is what a user of that feature has too):
 #   libturbojpeg0            libjpeg-turbo's TurboJPEG: the fast back end of lossless JPEG editing
 #   libimage-exiftool-perl   exiftool: the independent metadata reader that checks previews, GPS and serials

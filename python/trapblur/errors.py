@@ -101,3 +101,16 @@ def os_error_reason(exc: OSError) -> str:
     """What went wrong, in words a user can act on, without the path (callers name the path)."""
     name = errno.errorcode.get(exc.errno or -1, "")
     return _OS_ERROR_HINTS.get(name) or (exc.strerror or str(exc)).rstrip(".").lower()
+
+
+class ClusterError(TrapblurError):
+    """A run on a Dask cluster cannot go on: no scheduler or workers, a worker that cannot see the image or
+    output folder (no shared storage), or the connection lost. What was finished is in the journal: running
+    the same command again resumes."""
+
+
+class TaskFailed(Exception):
+    """A task of many images could not run on the cluster (its workers kept dying, or it raised): every
+    image in it is reported failed with this reason and nothing of it is left in the output.
+
+    Not a :class:`TrapblurError`: the batch never lets it out, it becomes the images' rows."""

@@ -20,6 +20,8 @@ Guarantees
   looked at; an image whose bytes have changed since is withheld, not blurred with another picture's boxes.
 * **Streaming.** Images are decoded a few at a time in a thread pool (the codecs release the GIL); rows
   are written as they complete, in folder order, so memory does not grow with the number of images.
+* **Or on a cluster.** Given a Dask client, the same per-image calls run on its workers, many images per
+  task (:mod:`trapblur.cluster`); this module still records every row, in folder order.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ from .categories import check_defined
 from .content import CONTENT_KEY, content_map, digest_bytes, hash_file, open_input, read_input
 from .corrections import AppliedCorrections, apply_to_files, match_corrections, read_corrections
 from .dataset import Dataset, ImageFile, build_dataset, check_listing
-from .errors import ImageError, OptionsError, OutputFolderError, PreviewError, os_error_reason
+from .errors import ImageError, OptionsError, OutputFolderError, PreviewError, TaskFailed, os_error_reason
 from .frames import FRAME_RULES_VERSION, UNKNOWN_SOURCE, BoxSource, box_frames, identify_box_source
 from .lock import OutputLock
 from .options import DEFAULT_THRESHOLD, BlurOptions, ThresholdArg
@@ -108,6 +110,7 @@ def blur_dataset(
     jpeg_mode: str = "lossless",
     corrections: PathLike | None = None,
     progress: Progress | None = None,
+    client: Any = None,
 ) -> RunReport:
     """Write a shareable copy of the image folder ``images`` to ``output`` with every person blurred.
 
@@ -126,6 +129,9 @@ def blur_dataset(
     withhold. The report's ``correction`` column says what it did to each image; rows that name no image of
     the folder are listed in ``report.correction_problems``.
     ``progress(done, total)`` is called from the calling thread after each image.
+    ``client`` (a ``distributed.Client`` or a :class:`trapblur.cluster.Cluster`) runs the images on that Dask
+    cluster's workers instead of local threads (``pip install "trapblur[distributed]"``); the folders must be
+    on storage every worker sees at the same paths. The output is the same as a local run's, byte for byte.
 
     Returns a :class:`RunReport`; ``report.ok`` is False when any image was withheld or failed.
     """
@@ -139,7 +145,7 @@ def blur_dataset(
     settings = RunSettings(copy_unlisted, link_unchanged, overwrite, workers, jpeg_mode)
     corrections_path = check_path("corrections", corrections, none_ok=True)
     return run_batch(images_path, checked_results, output_path, options, settings, progress,
-                     corrections=corrections_path)
+                     corrections=corrections_path, client=client)
 
 
 def check_results_argument(results: Any) -> Path | Results:
@@ -165,6 +171,7 @@ def run_batch(
     progress: Progress | None = None,
     corrections: Path | None = None,
     lock: OutputLock | None = None,
+    client: Any = None,
 ) -> RunReport:
     """:func:`blur_dataset` with its options already checked.
 
@@ -192,7 +199,7 @@ def run_batch(
     prepared = prepare_output(output_root, state, fingerprint, settings.overwrite, lock)
     try:
         run = _Run(dataset, results, options, settings, output_root, state, fingerprint, prepared, warnings,
-                   applied, _run_info(images_root, results, applied), started, started_at)
+                   applied, _run_info(images_root, results, applied), started, started_at, client)
         report = _run_locked(run, progress)
     finally:
         if lock is None:
@@ -219,6 +226,7 @@ class _Run:
     info: dict[str, Any]  # where the inputs are, for run.json (``trapblur review`` shows the originals)
     started: float
     started_at: str
+    client: Any = None  # a Dask client: the images run on its workers (trapblur.cluster)
 
 
 def _run_locked(run: _Run, progress: Progress | None) -> RunReport:
@@ -267,7 +275,7 @@ def _run_locked(run: _Run, progress: Progress | None) -> RunReport:
                 record(ImageResult(folder.relative + "/", "", "failed",
                                    reason=f"folder could not be listed ({folder.reason}): nothing in it was read"), None)
             _process_all(dataset, options, settings, output_root, finished, recorded, report, record, progress,
-                         identify_box_source(results.info))
+                         identify_box_source(results.info), run.client)
             for unmatched in dataset.unmatched:
                 record(ImageResult(unmatched.label, "", unmatched.action, reason=unmatched.reason), None)
         _remove_stale_outputs(output_root, run.prepared.written_before, {f.relative for f in dataset.files})
@@ -309,8 +317,9 @@ def _process_all(
     record: Callable[[ImageResult, ImageFile | None], None],
     progress: Progress | None,
     box_source: BoxSource = UNKNOWN_SOURCE,
+    client: Any = None,
 ) -> None:
-    """Process every file in a bounded thread pool, recording results in folder order.
+    """Process every file in a bounded thread pool (or on a Dask cluster), recording results in folder order.
 
     ``finished`` holds the journalled rows of an earlier run (by input), ``recorded`` the content hash each
     results entry was made from (by entry file; empty for results from other tools).
@@ -319,15 +328,16 @@ def _process_all(
     (OpenBLAS, used by the block-wise JPEG path) are held to one thread each, as joblib does for its
     workers: left alone, their own spinning threads fought the workers and 2 workers ran no faster than 1.
     """
-    workers = settings.workers or max(1, os.cpu_count() or 1)
-    window = 4 * workers
     pending: deque[tuple[ImageFile, Future[tuple[ImageResult, bool]]]] = deque()
     done = 0
 
     def emit_oldest() -> None:
         nonlocal done
         file, outcome = pending.popleft()
-        result, reused = outcome.result()
+        try:
+            result, reused = outcome.result()
+        except TaskFailed as exc:  # only on a cluster: the task holding this image could not run
+            result, reused = _task_failed(file, output_root, str(exc)), False
         if not reused:
             report.processed += 1
         record(result, file)
@@ -335,8 +345,7 @@ def _process_all(
         if progress is not None:
             progress(done, len(dataset.files))
 
-    with threadpool_limits(limits=1, user_api="blas"), \
-            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="trapblur") as pool:
+    with _image_pool(settings.workers, client, output_root) as (pool, window):
         try:
             for file in dataset.files:
                 expected = recorded.get(file.entry.file) if file.entry is not None else None
@@ -350,6 +359,30 @@ def _process_all(
             for _, outcome in pending:
                 outcome.cancel()
             raise
+
+
+@contextmanager
+def _image_pool(workers: int | None, client: Any, output_root: Path) -> Iterator[tuple[Any, int]]:
+    """Where :func:`process_image` calls run, and how many images may be pending: a local thread pool, or
+    the workers of a Dask cluster (:class:`trapblur.cluster.pool.DaskImagePool`, imported only then)."""
+    if client is not None:
+        from .cluster.pool import DaskImagePool
+
+        with DaskImagePool(client, output_root) as cluster_pool:
+            yield cluster_pool, cluster_pool.window
+        return
+    workers = workers or max(1, os.cpu_count() or 1)
+    with threadpool_limits(limits=1, user_api="blas"), \
+            ThreadPoolExecutor(max_workers=workers, thread_name_prefix="trapblur") as pool:
+        yield pool, 4 * workers
+
+
+def _task_failed(file: ImageFile, output_root: Path, reason: str) -> ImageResult:
+    """The row of an image whose cluster task could not run; nothing of it may stay in the output."""
+    entry = file.entry
+    person_conf = entry.max_conf("person") if entry and entry.processed else None
+    return _not_written(ImageResult(input=file.relative, output="", action="failed", max_person_conf=person_conf,
+                                    reason=reason), output_root / file.relative)
 
 
 def resume_or_process(

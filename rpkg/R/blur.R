@@ -87,6 +87,15 @@
 #'   a re-run with a new or changed file redoes only the images it touches.
 #' @param quiet If `TRUE`, show no progress bar and no summary. Warnings about withheld or failed images
 #'   are still given (wrap the call in [suppressWarnings()] to silence them).
+#' @param scheduler `NULL` (run on this computer), or a running Dask cluster to run on: its scheduler's
+#'   address (`"tcp://10.0.0.5:8786"`) or the scheduler file `dask scheduler --scheduler-file` wrote. The
+#'   folders must be on storage every worker sees at the same paths. Needs the Python core's extra
+#'   `distributed` (`install_trapblur(distributed = TRUE)`). The result is the same as on this computer.
+#' @param cluster `NULL`, or a Dask cluster to start for the run and stop after it: `"local"` (worker
+#'   processes on this computer) or a list such as `list(type = "slurm", jobs = 20, cores = 8,
+#'   memory = "32GB", walltime = "04:00:00", gpus = 1)` (types `"slurm"`, `"pbs"`, `"sge"`, `"lsf"`;
+#'   settings `jobs`, `cores`, `memory`, `walltime`, `gpus`, `processes`, `queue`, `account`,
+#'   `task_images`, `worker_timeout`, as the command line's `--cluster` options). Not with `scheduler`.
 #' @return A `trapblur_run`: a data frame (dplyr, `table()`, `merge()` and `write.csv()` work on it as on
 #'   any data frame) with one row per file, read from the run's report. Its columns:
 #'   * `file`: the image's path relative to `images`, with forward slashes: the same key as the `file`
@@ -136,7 +145,8 @@ blur_people <- function(images, results, output, ..., threshold = 0.1, strength 
                         padding = 0.1, shape = c("rectangle", "ellipse"),
                         method = c("gaussian", "pixelate", "fill"), copy_unlisted = FALSE,
                         link_unchanged = FALSE, overwrite = FALSE, workers = NULL,
-                        jpeg_mode = c("lossless", "reencode"), corrections = NULL, quiet = FALSE) {
+                        jpeg_mode = c("lossless", "reencode"), corrections = NULL, quiet = FALSE,
+                        scheduler = NULL, cluster = NULL) {
   call <- sys.call()[1]
   dots <- check_dots_unnamed(list(...), after = "output", guess = guess_detection_argument(NULL), call = call)
   images <- check_existing_dir(images, call = call)
@@ -148,14 +158,18 @@ blur_people <- function(images, results, output, ..., threshold = 0.1, strength 
                           link_unchanged = link_unchanged, overwrite = overwrite, workers = workers,
                           jpeg_mode = jpeg_mode, call = call)
   quiet <- check_flag(quiet, call = call)
+  where <- cluster_arguments(scheduler, cluster, call = call)
 
   tb <- trapblur_module(call = call)
   silence_python_weak_blur_warning(tb)
   dots <- check_dots_known(dots, tb$blur_dataset, "blur_people",
-                           taken = c("images", "results", "output", names(options), "corrections", "progress"),
+                           taken = c("images", "results", "output", names(options), "corrections", "progress",
+                                     "client"),
                            call = call)
+  client <- connect_cluster(tb, where, call = call)
+  if (!is.null(client)) on.exit(client$close(), add = TRUE)
   args <- c(list(images, results, output), options, corrections, dots,
-            list(progress = progress_callback(quiet, "Blurring", envir = environment())))
+            list(progress = progress_callback(quiet, "Blurring", envir = environment()), client = client))
   report <- with_python_errors(do.call(tb$blur_dataset, args), call = call)
   settings <- c(list(`function` = "blur_people", images = images, results = results, output = output),
                 options, corrections, dots)

@@ -64,6 +64,7 @@ check_model <- function(model, call) {
 #' @param include_empty If `FALSE` (default) the result has one row per detection; if `TRUE`, also one
 #'   row for each image where nothing was found (as in [read_md_results()]).
 #' @param quiet If `TRUE`, show no progress bar or summary.
+#' @inheritParams blur_people
 #' @return A data frame with one row per detection, as from [read_md_results()] (read from
 #'   `output_json`): `file`, `category`, `conf` and the box. Detections down to a confidence of 0.005
 #'   are kept, so that thresholds can be chosen afterwards. Its attribute `"results_json"` is the file's
@@ -77,7 +78,7 @@ check_model <- function(model, call) {
 #'   table(found$category)
 #' }
 detect_people <- function(images, ..., model = NULL, output_json = NULL, recursive = TRUE, device = NULL,
-                          include_empty = FALSE, quiet = FALSE) {
+                          include_empty = FALSE, quiet = FALSE, scheduler = NULL, cluster = NULL) {
   call <- sys.call()[1]
   dots <- check_dots_unnamed(list(...), after = "images", guess = guess_detection_argument("output_json"),
                              call = call)
@@ -88,6 +89,7 @@ detect_people <- function(images, ..., model = NULL, output_json = NULL, recursi
   device <- check_string(device, call = call, null_ok = TRUE)
   include_empty <- check_flag(include_empty, call = call)
   quiet <- check_flag(quiet, call = call)
+  where <- cluster_arguments(scheduler, cluster, call = call)
   if (is.null(output_json)) {
     output_json <- tempfile("trapblur-detections-", fileext = ".json")
   } else {
@@ -96,11 +98,14 @@ detect_people <- function(images, ..., model = NULL, output_json = NULL, recursi
 
   tb <- trapblur_module(call = call)
   dots <- check_dots_known(dots, tb$detect, "detect_people", call = call,
-                           taken = c("images", "model", "output_json", "recursive", "device", "progress"))
+                           taken = c("images", "model", "output_json", "recursive", "device", "progress", "client"))
   require_detection(tb, model, call)
+  client <- connect_cluster(tb, where, call = call)
+  if (!is.null(client)) on.exit(client$close(), add = TRUE)
   args <- c(list(images), list(model = model, output_json = output_json, recursive = recursive,
                                device = device,
-                               progress = progress_callback(quiet, "Detecting", envir = environment())),
+                               progress = progress_callback(quiet, "Detecting", envir = environment()),
+                               client = client),
             dots)
   with_python_errors(do.call(tb$detect, args), call = call)
   out <- read_md_results(output_json, include_empty = include_empty)
@@ -145,7 +150,8 @@ anonymise <- function(images, output, ..., model = NULL, device = NULL, threshol
                       categories = "person", padding = 0.1, shape = c("rectangle", "ellipse"),
                       method = c("gaussian", "pixelate", "fill"), copy_unlisted = FALSE,
                       link_unchanged = FALSE, overwrite = FALSE, workers = NULL,
-                      jpeg_mode = c("lossless", "reencode"), corrections = NULL, quiet = FALSE) {
+                      jpeg_mode = c("lossless", "reencode"), corrections = NULL, quiet = FALSE,
+                      scheduler = NULL, cluster = NULL) {
   call <- sys.call()[1]
   dots <- check_dots_unnamed(list(...), after = "output", guess = guess_detection_argument("detections_json"),
                              call = call)
@@ -159,12 +165,13 @@ anonymise <- function(images, output, ..., model = NULL, device = NULL, threshol
                           link_unchanged = link_unchanged, overwrite = overwrite, workers = workers,
                           jpeg_mode = jpeg_mode, call = call)
   quiet <- check_flag(quiet, call = call)
+  where <- cluster_arguments(scheduler, cluster, call = call)
 
   tb <- trapblur_module(call = call)
   params <- python_parameters(tb$anonymise)$names
   dots <- check_dots_known(dots, tb$anonymise, "anonymise", call = call,
                            taken = c("images", "output", "model", "device", names(options), "corrections",
-                                     "progress", "detect_progress"))
+                                     "progress", "detect_progress", "client"))
   if (!is.null(dots$detections_json)) dots$detections_json <- enc2utf8(path.expand(dots$detections_json))
   status <- require_detection(tb, model, call)
   silence_python_weak_blur_warning(tb)
@@ -172,7 +179,10 @@ anonymise <- function(images, output, ..., model = NULL, device = NULL, threshol
   if ("detect_progress" %in% params) {
     progress$detect_progress <- progress_callback(quiet, "Detecting", envir = environment())
   }
-  args <- c(list(images, output), list(model = model, device = device), options, corrections, dots, progress)
+  client <- connect_cluster(tb, where, call = call)
+  if (!is.null(client)) on.exit(client$close(), add = TRUE)
+  args <- c(list(images, output), list(model = model, device = device), options, corrections, dots, progress,
+            list(client = client))
   report <- with_python_errors(do.call(tb$anonymise, args), call = call)
   detections <- dots$detections_json %||% tryCatch(
     as.character(reticulate::import("trapblur.detection.anonymise")$detections_path_for(output)),

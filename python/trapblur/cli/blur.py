@@ -7,7 +7,10 @@ from typing import Any
 
 from ..example import make_example_dataset
 from ..pipeline import REPORT_NAME, RESULTS_NAME, blur_dataset
-from .common import EXIT_OK, add_blur_arguments, blur_keywords, finish, progress_bar
+from .common import (
+    EXIT_OK, add_blur_arguments, add_cluster_arguments, blur_keywords, cluster_from_args, finish, print_job_script,
+    progress_bar,
+)
 
 BLUR_EXAMPLES = f"""\
 examples:
@@ -22,6 +25,10 @@ what is written:
   the detector failed on them, unreadable) are withheld. shareable/{REPORT_NAME} lists every image
   with what was done and why; shareable/{RESULTS_NAME} is a MegaDetector file for the new folder.
   Re-running the same command resumes where an interrupted run stopped.
+
+on a cluster (the folders on storage every worker sees; see README "Many images: a cluster"):
+  trapblur blur cameras/ --results md.json --out shareable/ --scheduler tcp://10.0.0.5:8786
+  trapblur blur cameras/ --results md.json --out shareable/ --cluster slurm --jobs 20 --cores 8 --memory 32GB
 
 exit status: 0 every image written; 1 some withheld or failed (see the report); 2 could not run.
 """
@@ -39,6 +46,7 @@ def register(subparsers: Any) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_blur_arguments(blur)
+    add_cluster_arguments(blur)
     blur.add_argument("images", metavar="IMAGES", help="folder of images (searched recursively); never modified")
     blur.add_argument("--results", required=True, metavar="FILE",
                       help="MegaDetector batch-output JSON for IMAGES (any format version)")
@@ -57,12 +65,16 @@ def register(subparsers: Any) -> None:
 
 
 def run_blur(args: argparse.Namespace) -> int:
-    update, close = progress_bar(args.quiet, "blurring")
-    try:
-        report = blur_dataset(args.images, args.results, args.out, progress=update, **blur_keywords(args))
-    finally:
-        close()
-    return finish(report)
+    if args.job_script:
+        return print_job_script(args)
+    with cluster_from_args(args) as cluster:
+        update, close = progress_bar(args.quiet, "blurring", cluster.status_line if cluster else None)
+        try:
+            report = blur_dataset(args.images, args.results, args.out, progress=update, client=cluster,
+                                  **blur_keywords(args))
+        finally:
+            close()
+        return finish(report, cluster)
 
 
 def run_example(args: argparse.Namespace) -> int:

@@ -8,9 +8,11 @@ results file, unusable output folder, missing model).
 from __future__ import annotations
 
 import argparse
+import logging
 import re
 import sys
-from typing import Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 from tqdm import tqdm
 
@@ -75,6 +77,89 @@ def add_blur_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("-v", "--verbose", action="store_true", help="log each step")
 
 
+def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
+    """Where the images are processed: this machine (default) or a Dask cluster (trapblur[distributed])."""
+    where = parser.add_argument_group(
+        "on a cluster (Dask; pip install \"trapblur[distributed]\"; folders on storage every worker sees)")
+    where.add_argument("--scheduler", default=None, metavar="ADDRESS_OR_FILE",
+                       help="run on an existing Dask cluster: its scheduler's address (tcp://10.0.0.5:8786) or the "
+                       "file `dask scheduler --scheduler-file` wrote")
+    where.add_argument("--cluster", default=None, choices=("local", "slurm", "pbs", "sge", "lsf"),
+                       help="start one: local worker processes on this machine, or Dask workers as batch jobs")
+    where.add_argument("--jobs", type=int, default=1, metavar="N", help="batch jobs to keep running (default 1)")
+    where.add_argument("--cores", type=int, default=None, metavar="N",
+                       help="cores per job (threads per worker process for --cluster local, default 1)")
+    where.add_argument("--memory", default=None, metavar="SIZE", help="memory per job, e.g. 32GB")
+    where.add_argument("--walltime", default=None, metavar="HH:MM:SS",
+                       help="time limit per job; workers retire 5 minutes before it and new jobs take over")
+    where.add_argument("--gpus", type=int, default=0, metavar="N",
+                       help="GPUs per job, one worker process each; detection tasks run on them")
+    where.add_argument("--processes", type=int, default=None, metavar="N",
+                       help="worker processes per job (--cluster local: in all; default one per core)")
+    where.add_argument("--queue", default=None, metavar="NAME", help="batch queue / partition")
+    where.add_argument("--account", default=None, metavar="NAME", help="batch account / project to charge")
+    where.add_argument("--task-images", type=int, default=None, metavar="N",
+                       help="at most N images per task (default 256; a task also stops at 256 MiB of images and at "
+                       "the end of a folder, small folders being packed together)")
+    where.add_argument("--worker-timeout", type=float, default=600.0, metavar="S",
+                       help="give up when the cluster has had no worker for S seconds (default 600)")
+    where.add_argument("--job-script", action="store_true",
+                       help="print the batch job script --cluster would submit, and exit without running")
+
+
+@contextmanager
+def cluster_from_args(args: argparse.Namespace) -> Iterator[Any]:
+    """The :class:`trapblur.cluster.Cluster` the options ask for (None: run here), closed afterwards."""
+    from ..cluster import ClusterOptions, TaskSize, open_cluster
+
+    _quiet_dask(args)
+    size = TaskSize(images=args.task_images) if args.task_images is not None else TaskSize()
+    options = ClusterOptions(
+        scheduler=args.scheduler, cluster=args.cluster, jobs=args.jobs, cores=args.cores, memory=args.memory,
+        walltime=args.walltime, gpus=args.gpus, processes=args.processes, queue=args.queue, account=args.account,
+        worker_timeout=args.worker_timeout, task_size=size,
+    )
+    if options.scheduler is None and options.cluster is None:
+        if args.task_images is not None:
+            raise TrapblurError("--task-images needs --scheduler or --cluster")
+        yield None
+        return
+    with open_cluster(options) as cluster:
+        yield cluster
+
+
+def _quiet_dask(args: argparse.Namespace) -> None:
+    """Dask's scheduler and client log every start and stop at INFO: keep that for --verbose."""
+    if getattr(args, "verbose", False):
+        return
+    try:
+        import distributed  # noqa: F401 - it sets its loggers' levels when imported
+    except ImportError:
+        return  # the cluster options then say how to install it
+    for name in list(logging.root.manager.loggerDict):
+        if name == "distributed" or name.startswith(("distributed.", "dask_jobqueue")):
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def print_job_script(args: argparse.Namespace) -> int:
+    """``--job-script``: the batch script dask-jobqueue would submit for these options."""
+    from ..cluster import ClusterOptions
+    from ..cluster.connect import BATCH_SYSTEMS, jobqueue_cluster
+
+    _quiet_dask(args)
+    if args.cluster not in BATCH_SYSTEMS:
+        raise TrapblurError(f"--job-script needs --cluster {'|'.join(BATCH_SYSTEMS)}")
+    options = ClusterOptions(cluster=args.cluster, jobs=args.jobs, cores=args.cores, memory=args.memory,
+                             walltime=args.walltime, gpus=args.gpus, processes=args.processes, queue=args.queue,
+                             account=args.account)
+    batch = jobqueue_cluster(options)
+    try:
+        print(batch.job_script(), end="")
+    finally:
+        batch.close()
+    return EXIT_OK
+
+
 def parse_threshold(text: str) -> float | dict[str, float]:
     """``0.1`` or ``person=0.05,vehicle=0.2``."""
     try:
@@ -100,8 +185,10 @@ def blur_keywords(args: argparse.Namespace) -> dict:
     )
 
 
-def progress_bar(quiet: bool, description: str) -> tuple[Callable[[int, int], None], Callable[[], None]]:
-    """A progress callback drawing a bar on stderr (when it is a terminal), and a function to close it."""
+def progress_bar(quiet: bool, description: str, status: Callable[[], str] | None = None
+                 ) -> tuple[Callable[[int, int], None], Callable[[], None]]:
+    """A progress callback drawing a bar on stderr (when it is a terminal), and a function to close it.
+    ``status()`` (a cluster's ``tasks 12/40, 2 workers``) is shown after the bar."""
     bar: list[tqdm] = []
 
     def update(done: int, total: int) -> None:
@@ -110,7 +197,10 @@ def progress_bar(quiet: bool, description: str) -> tuple[Callable[[int, int], No
         if not bar:
             bar.append(tqdm(total=total, desc=description, unit="img", file=sys.stderr, disable=None))
         bar[0].n = done
-        bar[0].refresh() if done == total or done % 16 == 0 else None
+        if done == total or done % 16 == 0:
+            if status is not None:
+                bar[0].set_postfix_str(status(), refresh=False)
+            bar[0].refresh()
 
     def close() -> None:
         if bar:
@@ -119,8 +209,10 @@ def progress_bar(quiet: bool, description: str) -> tuple[Callable[[int, int], No
     return update, close
 
 
-def finish(report: RunReport) -> int:
+def finish(report: RunReport, cluster: Any = None) -> int:
     print(for_cli(report.summary()), end="")
+    if cluster is not None:
+        print(cluster.summary(), end="")
     return EXIT_OK if report.ok else EXIT_INCOMPLETE
 
 

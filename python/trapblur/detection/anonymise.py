@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import os
 from pathlib import Path
-from typing import Callable, Sequence, Union
+from typing import Any, Callable, Sequence, Union
 
 from ..checks import check_callback, check_path, check_text, check_whole
 from ..errors import OptionsError, TrapblurError
@@ -60,6 +60,7 @@ def anonymise(
     checkpoint_every: int | None = 500,
     progress: Progress | None = None,
     detect_progress: Progress | None = None,
+    client: Any = None,
 ) -> RunReport:
     """Detect people (and whatever else ``categories`` names) under ``images`` and write a blurred copy to
     ``output``. Returns the core's :class:`RunReport`.
@@ -69,6 +70,8 @@ def anonymise(
     ``corrections`` is a reviewer's corrections CSV, applied on top of the detections as in
     :func:`trapblur.blur_dataset`.
     ``progress`` follows blurring, ``detect_progress`` detection; both are called from the calling thread.
+    ``client`` (a ``distributed.Client`` or :class:`trapblur.cluster.Cluster`) runs both steps on that Dask
+    cluster, as :func:`trapblur.detect` and :func:`trapblur.blur_dataset` do.
 
     Refuses (:class:`~trapblur.OptionsError`) before detecting when the model cannot find a requested
     category: the built-in person model finds no vehicles.
@@ -103,11 +106,13 @@ def anonymise(
                 check_model_finds(options.categories, info.name, info.spec.categories)
             results = detect(images_root, model=model, output_json=target, device=device, batch_size=batch_size,
                              workers=workers, checkpoint_every=checkpoint_every, resume=True,
-                             progress=detect_progress, categories=options.categories)
+                             progress=detect_progress, categories=options.categories, client=client)
         except TrapblurError:
             lock.release()
             if created:
                 discard_unused_output(output_root)  # a refused start leaves nothing behind
             raise
         return run_batch(images_root, results, output_root, options, settings, progress,
-                         corrections=corrections_path, lock=lock)
+                         corrections=corrections_path, lock=lock, client=client)
+
+

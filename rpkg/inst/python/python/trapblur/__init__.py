@@ -2,12 +2,15 @@
 
 The public API is small: :func:`blur_dataset` for a folder, :func:`blur_image` for one image's bytes,
 :func:`read_results` / :func:`write_results` for MegaDetector files, :func:`export_zooniverse` and
-:func:`export_camtrap_dp` to share the blurred folder onward, and the records they use.
+:func:`export_camtrap_dp` to share the blurred folder onward, :func:`connect_cluster` to run on a Dask
+cluster (``client=``), and the records they use.
 """
 
 from ._version import __version__
+from .cluster import connect as connect_cluster
 from .detection import ModelError, ModelInfo, anonymise, detect, fetch_model, list_models
 from .errors import (
+    ClusterError,
     CorrectionsFormatError,
     ExportError,
     ImageError,
@@ -32,6 +35,7 @@ from .single import blur_image
 __all__ = [
     "BlurOptions",
     "CamtrapExport",
+    "ClusterError",
     "CorrectionsFormatError",
     "Detection",
     "ExampleDataset",
@@ -57,6 +61,7 @@ __all__ = [
     "anonymise",
     "blur_dataset",
     "blur_image",
+    "connect_cluster",
     "detect",
     "export_camtrap_dp",
     "export_zooniverse",

@@ -11,7 +11,10 @@ import sys
 import time
 from typing import Any
 
-from .common import EXIT_INCOMPLETE, EXIT_OK, add_blur_arguments, blur_keywords, finish, progress_bar
+from .common import (
+    EXIT_INCOMPLETE, EXIT_OK, add_blur_arguments, add_cluster_arguments, blur_keywords, cluster_from_args, finish,
+    print_job_script, progress_bar,
+)
 
 DETECT_EXAMPLES = """\
 examples:
@@ -31,6 +34,11 @@ examples:
 The detections used are kept beside the output as shareable.detections.json (not inside the folder that
 gets shared). Images that could not be checked are withheld. Re-running the same command resumes: images
 whose bytes changed (even with their old modification time) are detected and blurred again.
+
+on a cluster (the folders on storage every worker sees; see README "Many images: a cluster"):
+  trapblur run cameras/ --out shareable/ --cluster slurm --jobs 20 --cores 8 --memory 32GB \
+      --walltime 04:00:00 --gpus 1
+  trapblur run cameras/ --out shareable/ --cluster local --processes 4
 """
 
 
@@ -57,6 +65,7 @@ def register(subparsers: Any) -> None:
     detect.add_argument("--workers", type=int, default=None, metavar="N", help="image-decoding threads")
     detect.add_argument("-q", "--quiet", action="store_true", help="no progress bar, only the summary")
     detect.add_argument("-v", "--verbose", action="store_true", help="log each step")
+    add_cluster_arguments(detect)
     detect.set_defaults(handler=run_detect)
 
     run = subparsers.add_parser(
@@ -70,6 +79,7 @@ def register(subparsers: Any) -> None:
                      help="where to keep the detections (default: FOLDER.detections.json beside FOLDER)")
     _add_model_arguments(run)
     add_blur_arguments(run)
+    add_cluster_arguments(run)
     run.set_defaults(handler=run_run)
 
     models = subparsers.add_parser("models", help="list detection models; `models fetch NAME` downloads one",
@@ -105,15 +115,20 @@ def _model_line(results_info: dict[str, Any]) -> str:
 def run_detect(args: argparse.Namespace) -> int:
     from ..detection import detect
 
-    update, close = progress_bar(args.quiet, "detecting")
+    if args.job_script:
+        return print_job_script(args)
     started = time.perf_counter()
-    try:
-        results = detect(args.images, model=args.model, output_json=args.output, recursive=args.recursive,
-                         confidence_floor=args.confidence_floor, device=args.device, batch_size=args.batch_size,
-                         workers=args.workers, checkpoint_every=args.checkpoint_every, resume=args.resume,
-                         progress=update)
-    finally:
-        close()
+    with cluster_from_args(args) as cluster:
+        update, close = progress_bar(args.quiet, "detecting", cluster.status_line if cluster else None)
+        try:
+            results = detect(args.images, model=args.model, output_json=args.output, recursive=args.recursive,
+                             confidence_floor=args.confidence_floor, device=args.device, batch_size=args.batch_size,
+                             workers=args.workers, checkpoint_every=args.checkpoint_every, resume=args.resume,
+                             progress=update, client=cluster)
+        finally:
+            close()
+        if cluster is not None:
+            print(cluster.summary(), end="")
     elapsed = time.perf_counter() - started
     failed = [e for e in results.images if not e.processed]
     people = sum(1 for e in results.images if (e.max_conf("person") or 0) >= _typical(results.info))
@@ -139,20 +154,24 @@ def run_run(args: argparse.Namespace) -> int:
     from ..detection.anonymise import detections_path_for
     from ..results import read_results
 
-    detect_update, detect_close = progress_bar(args.quiet, "detecting")
-    blur_update, blur_close = progress_bar(args.quiet, "blurring")
+    if args.job_script:
+        return print_job_script(args)
     started = time.perf_counter()
     detections = args.detections or detections_path_for(args.out)
-    try:
-        report = anonymise(args.images, args.out, model=args.model, device=args.device, detections_json=detections,
-                           batch_size=args.batch_size, progress=blur_update, detect_progress=detect_update,
-                           **blur_keywords(args))
-    finally:
-        detect_close()
-        blur_close()
+    with cluster_from_args(args) as cluster:
+        status = cluster.status_line if cluster else None
+        detect_update, detect_close = progress_bar(args.quiet, "detecting", status)
+        blur_update, blur_close = progress_bar(args.quiet, "blurring", status)
+        try:
+            report = anonymise(args.images, args.out, model=args.model, device=args.device,
+                               detections_json=detections, batch_size=args.batch_size, progress=blur_update,
+                               detect_progress=detect_update, client=cluster, **blur_keywords(args))
+        finally:
+            detect_close()
+            blur_close()
+        code = finish(report, cluster)
     elapsed = time.perf_counter() - started
     info = read_results(detections).info
-    code = finish(report)
     share = 1 - report.elapsed_s / elapsed if elapsed > 0 else 0.0
     print(_model_line(info))
     print(f"detections kept in {detections}; total {elapsed:.1f} s, of which detection about {share:.0%}")

@@ -14,6 +14,7 @@ time, new picture) is detected again. See :mod:`trapblur.content`.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -32,7 +33,9 @@ from ..atomic import temporary_beside
 from ..checks import check_callback, check_flag, check_number, check_path, check_text, check_whole
 from ..content import CONTENT_KEY, content_map, digest_bytes, read_input, unchanged
 from ..dataset import UnreadableFolder, walk_folder
-from ..errors import ImageError, OptionsError, OutputFolderError, ResultsFormatError, os_error_reason
+from ..errors import (
+    ClusterError, ImageError, OptionsError, OutputFolderError, ResultsFormatError, TaskFailed, os_error_reason,
+)
 from ..frames import FRAME_MARKER, FRAME_MARKER_KEY, is_frame_marker
 from ..results import Detection, ImageEntry, Results, read_results, write_results
 from . import postprocess
@@ -95,6 +98,7 @@ def detect(
     progress: Progress | None = None,
     backend: str = "auto",
     categories: Sequence[str] | None = None,
+    client: Any = None,
 ) -> Results:
     """Find animals, people and vehicles in every image under ``images`` and return MegaDetector results.
 
@@ -114,6 +118,10 @@ def detect(
 
     ``categories`` (canonical names): refuse with :class:`OptionsError`, once the model is loaded and
     before any image is read, when the model cannot find one of them.
+
+    ``client`` (a ``distributed.Client`` or :class:`trapblur.cluster.Cluster`) runs detection on that Dask
+    cluster's workers, many images per task, each worker loading the model once and using the GPU it
+    declares (Dask resource ``GPU``); the images must be on storage every worker sees at the same paths.
     """
     root = check_path("images", images)
     assert root is not None
@@ -163,8 +171,19 @@ def detect(
     since_checkpoint = 0
     if progress is not None:
         progress(len(done), total)
-    for entry, reason, sha256 in run_model(loaded, todo, confidence_floor=confidence_floor, batch_size=batch_size,
-                                           workers=workers):
+    if client is None:
+        stream = run_model(loaded, todo, confidence_floor=confidence_floor, batch_size=batch_size, workers=workers)
+    else:
+        # Workers run elsewhere, in other folders: every path they get is absolute.
+        model_arg = None if model is None else os.fspath(model)
+        if model_arg is not None and Path(model_arg).exists():
+            model_arg = os.path.abspath(model_arg)
+        request = RemoteModel(model=model_arg, device=device, image_size=image_size, backend=backend,
+                              confidence_floor=confidence_floor, batch_size=batch_size, workers=workers)
+        absolute = [(relative, Path(os.path.abspath(path))) for relative, path in todo]
+        stream = _run_on_cluster(client, request, loaded, absolute,
+                                 Path(os.path.abspath(root if root.is_dir() else root.parent)), info)
+    for entry, reason, sha256 in stream:
         done[entry.file] = entry
         if reason:
             failures[entry.file] = reason
@@ -386,6 +405,80 @@ def run_model(
             batch.append(prepared)
         if batch:
             yield from infer(batch)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# On a Dask cluster (trapblur.cluster): the same run_model, on the workers
+
+
+@dataclass(frozen=True)
+class RemoteModel:
+    """What a worker needs to load the run's model and run it: the user's arguments, resolved there."""
+
+    model: str | None
+    device: str | None
+    image_size: int | None
+    backend: str
+    confidence_floor: float
+    batch_size: int | None
+    workers: int | None
+
+
+@dataclass(frozen=True)
+class WorkerModel:
+    """Which model a worker ran, to check it is the one this machine loaded."""
+
+    name: str
+    filename: str
+    image_size: int
+    backend: str
+
+
+def detect_files(files: Sequence[tuple[str, Path]], cache: Any, request: RemoteModel
+                 ) -> tuple[list[tuple[ImageEntry, str | None]], WorkerModel]:
+    """One task of detection on a worker: the model comes from the worker's cache (loaded once per worker
+    process), on the device asked for, else the GPU the worker declares, else the loader's default."""
+    device = request.device or cache.gpu_device
+    key = ("model", request.model, device, request.image_size, request.backend)
+
+    def load() -> LoadedModel:
+        try:
+            return load_model(resolve_model(request.model), device=device, image_size=request.image_size,
+                              backend=request.backend)
+        except Exception as exc:  # noqa: BLE001 - a worker that cannot load the model stops the run
+            raise ClusterError(f"a Dask worker cannot load the model {request.model or '(default)'}: {exc}") from None
+
+    loaded = cache.get(key, load)
+    found = list(run_model(loaded, files, confidence_floor=request.confidence_floor,
+                           batch_size=request.batch_size, workers=request.workers))
+    return found, WorkerModel(loaded.info.name, loaded.info.filename, loaded.image_size, loaded.backend)
+
+
+def _run_on_cluster(client: Any, request: RemoteModel, loaded: LoadedModel, files: Sequence[tuple[str, Path]],
+                    images_root: Path, info: dict[str, Any]) -> Iterator[tuple[ImageEntry, str | None, str | None]]:
+    """Like :func:`run_model`, in the order tasks finish (the results are sorted when written). A task
+    that could not run gives its images MegaDetector's "inference failure" (the blur withholds them)."""
+    from ..cluster.running import map_tasks
+
+    backends: set[str] = set()
+    work = functools.partial(detect_files, request=request)
+    for chunk, outcome in map_tasks(client, work, files, images_root, needs_gpu=True, name="detect"):
+        if isinstance(outcome, TaskFailed):
+            for relative, _ in chunk:
+                yield ImageEntry(relative, None, FAILURE_INFER), f"{relative}: {outcome}", None
+            continue
+        found, ran = outcome
+        if (ran.name, ran.filename, ran.image_size) != (loaded.info.name, loaded.info.filename, loaded.image_size):
+            raise ClusterError(
+                f"a Dask worker ran {ran.name} ({ran.filename}, {ran.image_size} px) where this machine loaded "
+                f"{loaded.info.name} ({loaded.info.filename}, {loaded.image_size} px): install the same model on "
+                "every worker, or pass the model's path on the shared storage"
+            )
+        if ran.backend not in backends:
+            backends.add(ran.backend)
+            if backends != {loaded.backend}:  # e.g. PyTorch on the workers' GPUs, ONNX here: say what ran
+                info["detector_metadata"]["backend"] = "+".join(sorted(backends))
+        yield from found
 
 
 def _entry(prepared: _Prepared, candidates: postprocess.Candidates) -> ImageEntry:
