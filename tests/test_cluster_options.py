@@ -55,10 +55,10 @@ def test_walltime_formats_of_batch_systems(text, seconds):
 @pytest.mark.parametrize("options, message", [
     (dict(scheduler="tcp://h:1", cluster="local"), "not both"),
     (dict(cluster="kubernetes"), "must be one of local, slurm"),
-    (dict(cluster="slurm", cores=8), "needs --cores and --memory"),
-    (dict(jobs=4), "need --cluster"),
+    (dict(cluster="slurm", cores=8), "needs cores and memory"),
+    (dict(jobs=4), "size a cluster that trapblur starts"),
     (dict(scheduler="tcp://h:1", cores=4), "sized when they were started"),
-    (dict(cluster="local", walltime="01:00:00"), "takes --processes, --cores and --memory only"),
+    (dict(cluster="local", walltime="01:00:00"), "takes processes, cores and memory only"),
     (dict(cluster="slurm", cores=8, memory="8GB", walltime="four hours"), "walltime must look like"),
     (dict(cluster="slurm", cores=8, memory="8GB", jobs=0), "jobs must be a whole number of at least 1"),
     (dict(cluster="slurm", cores=8, memory="8GB", gpus=-1), "gpus must be a whole number of at least 0"),
@@ -87,3 +87,11 @@ def test_each_worker_process_of_a_job_takes_its_own_gpu(monkeypatch):
     assert gpu_device_for("trapblur-1234-1", {"GPU": 1}) == "cuda:1"
     assert gpu_device_for("gpu-worker", {"GPU": 1}) == "cuda:0"
     assert gpu_device_for("trapblur-1234-1", {}) is None, "no GPU declared: the loader's own default"
+
+
+def test_the_command_line_spells_cluster_settings_as_its_flags() -> None:
+    from trapblur.cli.common import for_cli
+
+    with pytest.raises(OptionsError) as caught:
+        ClusterOptions(cluster="slurm", cores=8)
+    assert for_cli(str(caught.value)).startswith("--cluster slurm needs cores and memory (per job), e.g. --cores 8")

@@ -34,13 +34,6 @@ log = logging.getLogger(__name__)
 INSTALL_HINT = 'pip install "trapblur[distributed]" (Dask, distributed and dask-jobqueue)'
 BATCH_SYSTEMS = ("slurm", "pbs", "sge", "lsf")
 CLUSTER_KINDS = ("local", *BATCH_SYSTEMS)
-# How each batch system is asked for GPUs per job (sites differ: check `--job-script` before a big run).
-_GPU_DIRECTIVES = {
-    "slurm": "--gres=gpu:{n}",
-    "pbs": "-l ngpus={n}",
-    "sge": "-l gpu={n}",
-    "lsf": '-gpu "num={n}"',
-}
 _JOBQUEUE_CLASSES = {"slurm": "SLURMCluster", "pbs": "PBSCluster", "sge": "SGECluster", "lsf": "LSFCluster"}
 POLL_S = 2.0  # how often a wait checks that the cluster still has workers
 
@@ -77,30 +70,34 @@ class ClusterOptions:
 
     def __post_init__(self) -> None:
         if self.scheduler is not None and self.cluster is not None:
-            raise OptionsError("give either a scheduler (--scheduler) or a cluster to start (--cluster), not both")
+            raise OptionsError("give either scheduler= (a running Dask scheduler) or cluster= (one to start), not both",
+                               argument="cluster")
         if self.cluster is not None and self.cluster not in CLUSTER_KINDS:
             raise OptionsError(f"cluster must be one of {', '.join(CLUSTER_KINDS)}, not {self.cluster!r}")
         for name in ("jobs", "cores", "processes", "gpus"):
             value = getattr(self, name)
             least = 0 if name == "gpus" else 1
             if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
-                raise OptionsError(f"{name} must be a whole number of at least {least}, not {value!r}")
+                raise OptionsError(f"{name} must be a whole number of at least {least}, not {value!r}", argument=name)
         if not isinstance(self.worker_timeout, (int, float)) or self.worker_timeout <= 0:
-            raise OptionsError(f"worker_timeout must be a number of seconds above 0, not {self.worker_timeout!r}")
+            raise OptionsError(f"worker_timeout must be a number of seconds above 0, not {self.worker_timeout!r}",
+                               argument="worker_timeout")
         if self.walltime is not None:
             walltime_seconds(self.walltime)  # refuse a bad one before anything starts
         in_batch = self.cluster in BATCH_SYSTEMS
         if self.cluster is None and self.scheduler is None and self.changed_from_defaults():
-            raise OptionsError("--jobs, --cores, --memory, --walltime, --gpus and --processes need --cluster")
+            raise OptionsError("jobs, cores, memory, walltime, gpus and processes size a cluster that trapblur starts: "
+                               "give them with cluster='slurm' (or 'pbs', 'sge', 'lsf', 'local')", argument="cluster")
         if self.cluster == "local" and (self.jobs != 1 or self.walltime or self.gpus or self.queue or self.account):
-            raise OptionsError("--cluster local takes --processes, --cores and --memory only (no jobs, walltime, "
-                               "GPUs, queue or account)")
+            raise OptionsError("cluster='local' takes processes, cores and memory only (no jobs, walltime, "
+                               "GPUs, queue or account)", argument="cluster")
         if in_batch and (self.cores is None or self.memory is None):
-            raise OptionsError(f"--cluster {self.cluster} needs --cores and --memory (per job), e.g. "
-                               "--cores 8 --memory 32GB")
+            raise OptionsError(f"cluster={self.cluster!r} needs cores and memory (per job), e.g. "
+                               "cores=8 and memory='32GB'", argument="cluster")
         if self.scheduler is not None and self.changed_from_defaults():
-            raise OptionsError("--jobs, --cores, --memory, --walltime, --gpus and --processes are for --cluster; "
-                               "an existing scheduler's workers were sized when they were started")
+            raise OptionsError("jobs, cores, memory, walltime, gpus and processes size a cluster that trapblur "
+                               "starts; an existing scheduler's workers were sized when they were started",
+                               argument="scheduler")
 
     def changed_from_defaults(self) -> bool:
         return (self.jobs != 1 or self.cores is not None or self.memory is not None or self.walltime is not None
@@ -179,7 +176,8 @@ class Cluster:
         except (TimeoutError, OSError) as exc:
             raise ClusterError(
                 f"no Dask worker joined {self.description} within {self.worker_timeout:g} s ({type(exc).__name__}): "
-                "start workers (`dask worker ADDRESS`), check the batch jobs' queue, or raise --worker-timeout"
+                "start workers (`dask worker ADDRESS`), check the batch jobs' queue, or give more time "
+                "(worker_timeout=SECONDS)"
             ) from None
 
     def check_alive(self) -> None:
@@ -317,7 +315,7 @@ def open_cluster(options: ClusterOptions) -> Cluster:
                        + (f" x {options.gpus} GPUs" if options.gpus else ""))
         return Cluster(client, description=description, owned=(batch,),
                        expected_threads=options.jobs * int(options.cores or 1), **common)
-    raise OptionsError("give a scheduler (--scheduler) or a cluster to start (--cluster)")
+    raise OptionsError("give scheduler= (a running Dask scheduler) or cluster= (one to start)", argument="cluster")
 
 
 def scheduler_target(text: str) -> tuple[str | None, str | None]:
@@ -337,27 +335,20 @@ def jobqueue_cluster(options: ClusterOptions) -> Any:
     Python (the same environment must exist on the compute nodes: shared storage). Workers retire a few
     minutes before the walltime so their tasks move elsewhere instead of being killed mid-task.
     """
-    require_dask("--cluster " + str(options.cluster))
+    require_dask(f"cluster={options.cluster!r}")
     if importlib.util.find_spec("dask_jobqueue") is None:
-        raise ClusterError(f"--cluster {options.cluster} needs dask-jobqueue, which is not installed: {INSTALL_HINT}")
+        raise ClusterError(f"cluster={options.cluster!r} needs dask-jobqueue, which is not installed: {INSTALL_HINT}")
     import dask_jobqueue
 
     processes = options.processes_per_job
     assert options.cores is not None
     if options.cores < processes:
-        raise OptionsError(f"--cores {options.cores} cannot be shared by {processes} worker processes per job")
+        raise OptionsError(f"cores={options.cores} cannot be shared by {processes} worker processes per job",
+                           argument="cores")
     if options.gpus and processes != options.gpus:
-        raise OptionsError(f"--gpus {options.gpus} per job needs one worker process per GPU (--processes "
-                           f"{options.gpus}), not {processes}")
-    worker_args: list[str] = []
-    directives: list[str] = []
-    if options.gpus:
-        directives.append(_GPU_DIRECTIVES[str(options.cluster)].format(n=options.gpus))
-        worker_args += ["--resources", "GPU=1"]
-    if options.walltime:
-        seconds = walltime_seconds(options.walltime)
-        if seconds >= 15 * 60:
-            worker_args += ["--lifetime", f"{seconds - 5 * 60}s", "--lifetime-stagger", "60s"]
+        raise OptionsError(f"gpus={options.gpus} per job needs one worker process per GPU "
+                           f"(processes={options.gpus}), not {processes}", argument="gpus")
+    worker_args, directives = _worker_command(options)
     kind = _JOBQUEUE_CLASSES[str(options.cluster)]
     arguments: dict[str, Any] = dict(
         cores=options.cores, memory=options.memory, processes=processes, python=sys.executable,
@@ -372,7 +363,27 @@ def jobqueue_cluster(options: ClusterOptions) -> Any:
     try:
         return getattr(dask_jobqueue, kind)(**arguments)
     except (ValueError, TypeError) as exc:
-        raise OptionsError(f"--cluster {options.cluster}: {exc}") from None
+        raise OptionsError(f"cluster={options.cluster!r}: {exc}", argument="cluster") from None
+
+
+def _worker_command(options: ClusterOptions) -> tuple[list[str], list[str]]:
+    """The ``dask worker`` arguments and the batch-script directives of each job.
+
+    GPUs: one Dask resource ``GPU`` per worker process, and the batch system asked for them per job (sites
+    differ: check the ``--job-script`` output before a big run). A walltime: workers retire five minutes
+    before it, staggered, so that their tasks move elsewhere instead of being killed mid-task.
+    """
+    gpu_directives = {"slurm": "--gres=gpu:{n}", "pbs": "-l ngpus={n}", "sge": "-l gpu={n}", "lsf": '-gpu "num={n}"'}
+    worker_args: list[str] = []
+    directives: list[str] = []
+    if options.gpus:
+        directives.append(gpu_directives[str(options.cluster)].format(n=options.gpus))
+        worker_args += ["--resources", "GPU=1"]
+    if options.walltime:
+        seconds = walltime_seconds(options.walltime)
+        if seconds >= 15 * 60:
+            worker_args += ["--lifetime", f"{seconds - 5 * 60}s", "--lifetime-stagger", "60s"]
+    return worker_args, directives
 
 
 def walltime_seconds(text: str) -> int:
