@@ -65,7 +65,7 @@ test_that("blur_people(scheduler = ) runs on a Dask cluster and writes what a lo
                                     scheduler = scheduler_file))
   expect_identical(on_cluster[, c("input", "action", "reason")], local[, c("input", "action", "reason")])
   files <- function(run) {
-    root <- attr(run, "run")$output
+    root <- attr(run, "report")$output
     paths <- list.files(root, recursive = TRUE)
     stats::setNames(unname(tools::md5sum(file.path(root, paths))), paths)
   }
