@@ -11,15 +11,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from PIL import Image, ImageOps
-
-from trapblur import ExportError, OptionsError, blur_dataset
-from trapblur.export import export_zooniverse
-from trapblur.export.downscale import orient
-from trapblur.export.zooniverse import parse_duration
-
 from _export_support import SERIAL, camera_jpeg, exiftool_tags, leaks, panoptes_upload
 from conftest import detail_energy, person, write_md
+from PIL import Image, ImageOps
+from trapblur import ExportError, OptionsError, blur_dataset
+from trapblur.codecs import as_displayed as orient
+from trapblur.export import export_zooniverse
+from trapblur.export.zooniverse import parse_duration
 
 BOX = [0.3, 0.2, 0.3, 0.5]
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import SHARED_IMAGES, SHARED_MD, build_exif, decode, textured_pixels
 from PIL import Image, ImageOps
-
 from trapblur import BlurOptions, ImageError, blur_dataset, blur_image
 from trapblur.codecs import decode_pixels, encode_like, inspect_image
 from trapblur.frames import FRAME_MARKER, box_frames, identify_box_source
@@ -26,8 +26,6 @@ from trapblur.pipeline import REPORT_NAME
 from trapblur.regions import to_pixels, upright_to_stored
 from trapblur.report import read_report
 from trapblur.results import Detection
-
-from conftest import SHARED_IMAGES, SHARED_MD, build_exif, decode, textured_pixels
 
 T = Image.Transpose
 # Pillow's exif_transpose: stored -> displayed; and back.
@@ -500,7 +498,7 @@ def test_tiff_is_inspected_and_decoded_as_stored(orientation: int, compression: 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
 def test_turn_matches_pillow_and_the_box_mapping(orientation: int) -> None:
-    from trapblur.detection.preprocess import turn
+    from trapblur.codecs import as_displayed as turn
 
     stored = textured_pixels(64, 48)
     turned = turn(stored, orientation)

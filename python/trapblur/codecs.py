@@ -236,6 +236,31 @@ def _small_pillow(pixels: Pixels, width: int, height: int) -> Image.Image:
     return to_pillow(small, pixels.channels)
 
 
+def as_displayed(pixels: np.ndarray, orientation: int) -> np.ndarray:
+    """The stored ``pixels`` turned as EXIF ``orientation`` (1-8) says viewers show them (as Pillow's
+    ``exif_transpose``).
+
+    The inverse of :func:`trapblur.regions.upright_to_stored`: a box measured on the result maps back onto
+    the same stored pixels (``tests/test_orientation.py`` checks all eight values against both). Used where
+    a picture is shown or given to a detector; trapblur's own outputs stay in stored order.
+    """
+    if orientation == 2:
+        return cv2.flip(pixels, 1)
+    if orientation == 3:
+        return cv2.rotate(pixels, cv2.ROTATE_180)
+    if orientation == 4:
+        return cv2.flip(pixels, 0)
+    if orientation == 5:
+        return cv2.transpose(pixels)
+    if orientation == 6:
+        return cv2.rotate(pixels, cv2.ROTATE_90_CLOCKWISE)
+    if orientation == 7:
+        return cv2.flip(cv2.transpose(pixels), -1)
+    if orientation == 8:
+        return cv2.rotate(pixels, cv2.ROTATE_90_COUNTERCLOCKWISE)
+    return pixels
+
+
 def to_pillow(array: np.ndarray, channels: str) -> Image.Image:
     """A Pillow image viewing ``array`` without a colour conversion pass where Pillow can unpack it."""
     array = np.ascontiguousarray(array)

@@ -19,7 +19,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from ..codecs import inspect_image
+from ..codecs import as_displayed, inspect_image
 from ..errors import ImageError
 
 _REDUCED = {1: cv2.IMREAD_COLOR, 2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4,
@@ -76,7 +76,7 @@ def upright_pixels(data: bytes, max_side: int) -> np.ndarray:
         pixels = (pixels >> 8).astype(np.uint8)
     if (pixels.shape[1], pixels.shape[0]) != stored_target:
         pixels = cv2.resize(pixels, stored_target, interpolation=_interpolation(pixels.shape[1], stored_target[0]))
-    return orient(pixels, source.orientation)
+    return as_displayed(pixels, source.orientation)
 
 
 def _interpolation(width: int, target_width: int) -> int:
@@ -84,25 +84,6 @@ def _interpolation(width: int, target_width: int) -> int:
     averaging from a full decode, and six times faster than area averaging at a fractional ratio; area
     averaging for larger steps, where bilinear would alias."""
     return cv2.INTER_LINEAR if target_width * 2 >= width else cv2.INTER_AREA
-
-
-def orient(pixels: np.ndarray, orientation: int) -> np.ndarray:
-    """Pixels in stored order turned upright as EXIF ``orientation`` (1-8) says, as viewers show them."""
-    if orientation == 2:
-        return cv2.flip(pixels, 1)
-    if orientation == 3:
-        return cv2.rotate(pixels, cv2.ROTATE_180)
-    if orientation == 4:
-        return cv2.flip(pixels, 0)
-    if orientation == 5:
-        return cv2.transpose(pixels)
-    if orientation == 6:
-        return cv2.rotate(pixels, cv2.ROTATE_90_CLOCKWISE)
-    if orientation == 7:
-        return cv2.flip(cv2.transpose(pixels), -1)
-    if orientation == 8:
-        return cv2.rotate(pixels, cv2.ROTATE_90_COUNTERCLOCKWISE)
-    return pixels
 
 
 def encode_to_fit(pixels: np.ndarray, budget: int, top_quality: int, min_quality: int) -> Encoded:

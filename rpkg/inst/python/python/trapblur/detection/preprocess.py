@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from ..codecs import sniff_format
+from ..codecs import as_displayed, sniff_format
 from ..errors import ImageError
 from ..orientation import neutralised, read_evidence
 
@@ -113,30 +113,7 @@ def read_upright(
         raise ImageError(f"{path}: image data is corrupt or truncated ({image_format or 'unknown'} file)")
     if image.ndim == 2:
         image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
-    return turn(image, orientation)
-
-
-def turn(image: np.ndarray, orientation: int) -> np.ndarray:
-    """The stored pixels ``image`` as displayed under EXIF ``orientation`` (as Pillow's ``exif_transpose``).
-
-    The inverse of :func:`trapblur.regions.upright_to_stored`: a box measured on the result maps back onto
-    the same stored pixels (``tests/test_orientation.py`` checks all eight values against both).
-    """
-    if orientation == 2:
-        return cv2.flip(image, 1)
-    if orientation == 3:
-        return cv2.rotate(image, cv2.ROTATE_180)
-    if orientation == 4:
-        return cv2.flip(image, 0)
-    if orientation == 5:
-        return cv2.transpose(image)
-    if orientation == 6:
-        return cv2.rotate(image, cv2.ROTATE_90_CLOCKWISE)
-    if orientation == 7:
-        return cv2.flip(cv2.transpose(image), -1)
-    if orientation == 8:
-        return cv2.rotate(image, cv2.ROTATE_90_COUNTERCLOCKWISE)
-    return image
+    return as_displayed(image, orientation)
 
 
 def _decode_with_pillow(data: bytes, path: Path) -> np.ndarray | None:
