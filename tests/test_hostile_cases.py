@@ -1,0 +1,137 @@
+"""New cases of the classes issue 8 names, tried after it landed (a hostile tester's list).
+
+Each test is one invented case that wrote a person unblurred, or reported "copied"/"blurred" for an image
+that still showed one, before the fix it comes with: category lists typed as one name, file names that
+differ only in Unicode normalisation or in ways that make a results entry ambiguous (with
+``copy_unlisted``), EXIF blocks under the other headers exiftool reads or split over several segments.
+"""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import unicodedata
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from trapblur import BlurOptions, OptionsError, blur_dataset
+from trapblur.cli import main
+from trapblur.pipeline import REPORT_NAME
+
+from conftest import decode, detail_energy, jpeg_bytes, make_camera_jpeg, person, write_md
+
+BOX = [0.2, 0.25, 0.3, 0.5]
+INSIDE = (slice(70, 170), slice(75, 150))  # inside BOX on 320x240
+
+
+def _rows(output: Path) -> dict[str, dict[str, str]]:
+    """The report's rows for images (not those for results entries without an image), by input."""
+    with (output / REPORT_NAME).open(newline="") as stream:
+        return {row["input"]: row for row in csv.DictReader(stream)
+                if row["action"] not in ("missing", "refused", "malformed")}
+
+
+def _write(root: Path, relative: str, seed: int) -> Path:
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(make_camera_jpeg(320, 240, seed=seed))
+    return path
+
+
+# ----------------------------------------------------------------------------------------------------------
+# (1) Category names typed by the user
+
+
+@pytest.mark.parametrize("typed", ["person;vehicle", "humans; cars", "Person ; Vehicle"])
+def test_a_list_typed_as_one_name_is_refused_not_read_as_its_last_part(typed: str) -> None:
+    """``person;vehicle`` (a semicolon list, as European spreadsheets write them) was read as a taxonomy
+    string, whose last part wins: only vehicles were blurred, and people were copied unblurred."""
+    with pytest.raises(OptionsError, match="one category per name") as error:
+        BlurOptions(categories=[typed])
+    assert error.value.argument == "categories"
+    with pytest.raises(OptionsError, match="one category per name") as error:
+        BlurOptions(categories=["person", "vehicle"], threshold={typed: 0.2})
+    assert error.value.argument == "threshold"
+
+
+def test_cli_semicolon_list_refuses_and_writes_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    images = tmp_path / "cams"
+    _write(images, "a.jpg", 1)
+    results = write_md(tmp_path / "md.json", [{"file": "a.jpg", "detections": [person(BOX)]}])
+    output = tmp_path / "out"
+    code = main(["blur", str(images), "--results", str(results), "--out", str(output), "-q",
+                 "--categories", "person;vehicle"])
+    assert code == 2
+    assert "one category per name" in capsys.readouterr().err
+    assert not (output / "a.jpg").exists()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# (6) Names that differ only in Unicode normalisation, and entries that could name more than one image
+
+
+def test_a_name_stored_decomposed_matches_its_composed_results_entry(tmp_path: Path) -> None:
+    """macOS (and files copied from it) store names decomposed (NFD: ``e`` + combining accent); results
+    files are written composed (NFC). The entry used to find no image: "missing", and with copy_unlisted
+    the picture it describes, person included, was copied unchanged."""
+    images = tmp_path / "cams"
+    on_disk = unicodedata.normalize("NFD", "Zoë/café_0001.jpg")
+    in_results = unicodedata.normalize("NFC", "Zoë/café_0001.jpg")
+    assert on_disk != in_results
+    _write(images, on_disk, 1)
+    _write(images, "empty.jpg", 2)
+    results = write_md(tmp_path / "md.json", [{"file": in_results, "detections": [person(BOX)]},
+                                              {"file": "empty.jpg", "detections": []}])
+    for copy_unlisted in (False, True):
+        output = tmp_path / f"out{copy_unlisted}"
+        report = blur_dataset(images, results, output, copy_unlisted=copy_unlisted)
+        rows = _rows(output)
+        assert rows[on_disk]["action"] == "blurred", rows
+        assert in_results not in rows  # not also listed as "missing"
+        assert report.counts.get("missing", 0) == 0
+        before, after = decode(images / on_disk), decode(output / on_disk)
+        assert detail_energy(after[INSIDE]) < 0.3 * detail_energy(before[INSIDE])
+
+
+def test_images_an_ambiguous_entry_could_name_are_withheld_even_with_copy_unlisted(tmp_path: Path) -> None:
+    """An entry that matches no image for sure (case-only twins, a backslash that may be a separator, a
+    path from another machine under another folder than the others) says someone saw a person in one of
+    the pictures it could name. Those pictures used to count as "not in the results" and copy_unlisted
+    copied them unblurred."""
+    images = tmp_path / "cams"
+    for relative, seed in (("img.jpg", 1), ("Img.jpg", 2), ("a/b.jpg", 3), ("a\\b.jpg", 4),
+                           ("IMG_1.JPG", 5), ("IMG_2.JPG", 6), ("free.jpg", 7)):
+        _write(images, relative, seed)
+    results = write_md(tmp_path / "md.json", [
+        {"file": "IMG.JPG", "detections": [person(BOX)]},  # img.jpg or Img.jpg?
+        {"file": "a\\b.jpg", "detections": [person(BOX)]},  # a/b.jpg or the file named a\b.jpg?
+        {"file": "D:\\cams\\A\\IMG_1.JPG", "detections": []},
+        {"file": "D:\\cams\\A\\free.jpg", "detections": []},
+        {"file": "E:\\other\\B\\IMG_2.JPG", "detections": [person(BOX)]},  # not under D:\cams\A
+    ])
+    output = tmp_path / "out"
+    blur_dataset(images, results, output, copy_unlisted=True)
+    rows = _rows(output)
+    for relative in ("img.jpg", "Img.jpg", "a/b.jpg", "a\\b.jpg", "IMG_2.JPG"):
+        assert rows[relative]["action"] == "withheld", (relative, rows[relative])
+        assert "could name" in rows[relative]["reason"], rows[relative]
+        assert not (output / relative).exists()
+    assert rows["IMG_1.JPG"]["action"] == "copied" and rows["free.jpg"]["action"] == "copied"
+
+
+def test_two_entries_saying_the_same_about_one_image_do_not_withhold_it(tmp_path: Path) -> None:
+    """An image listed twice (a relative and an absolute path from another machine) with the same
+    detections is not ambiguous: it was withheld because the entries' paths differ."""
+    images = tmp_path / "cams"
+    _write(images, "x.jpg", 1)
+    _write(images, "y.jpg", 2)
+    results = write_md(tmp_path / "md.json", [
+        {"file": "x.jpg", "detections": [person(BOX)]},
+        {"file": "D:\\cams\\A\\x.jpg", "detections": [person(BOX)]},
+        {"file": "D:\\cams\\A\\y.jpg", "detections": []},
+    ])
+    output = tmp_path / "out"
+    blur_dataset(images, results, output)
+    assert _rows(output)["x.jpg"]["action"] == "blurred"
