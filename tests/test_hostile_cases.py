@@ -135,3 +135,56 @@ def test_two_entries_saying_the_same_about_one_image_do_not_withhold_it(tmp_path
     output = tmp_path / "out"
     blur_dataset(images, results, output)
     assert _rows(output)["x.jpg"]["action"] == "blurred"
+
+
+# ----------------------------------------------------------------------------------------------------------
+# (4) EXIF thumbnails under the other headers exiftool reads, and EXIF split over several APP1 segments
+
+
+def _thumbnail_cases() -> dict[str, tuple[bytes, str]]:
+    """name -> (a JPEG with a person everywhere and an EXIF thumbnail, the exiftool tag that extracts it)."""
+    from _metadata_support import exif_with_jpeg_thumbnail, exif_with_strip_thumbnail, photo, preview_jpeg, segment, with_segments
+
+    picture = photo()
+    tiffs = {"strip": (exif_with_strip_thumbnail(np.asarray(picture.resize((80, 60))))[6:], "ThumbnailTIFF"),
+             "jpeg": (exif_with_jpeg_thumbnail(preview_jpeg(picture))[6:], "ThumbnailImage")}
+    main_image = jpeg_bytes(picture, quality=90)
+    cases = {}
+    for kind, (tiff, tag) in tiffs.items():
+        # exiftool: /^(.{0,4})Exif\0/is, the TIFF structure 6 bytes after "Exif" starts
+        for name, header in (("upper", b"EXIF\x00\x00"), ("lower", b"exif\x00\x00"), ("any-6th-byte", b"Exif\x00X"),
+                             ("garbage-before", b"ab" + b"Exif\x00\x00")):
+            cases[f"{name}-{kind}"] = (with_segments(main_image, segment(0xE1, header + tiff)), tag)
+        # multi-segment EXIF: the next APP1 starts "Exif\0\0" without a TIFF header and continues the data
+        cut = len(tiff) - len(tiff) // 3
+        cases[f"split-{kind}"] = (with_segments(main_image, segment(0xE1, b"Exif\x00\x00" + tiff[:cut]),
+                                                segment(0xE1, b"Exif\x00\x00" + tiff[cut:])), tag)
+    return cases
+
+
+THUMBNAIL_CASES = _thumbnail_cases()
+
+
+@pytest.mark.parametrize("jpeg_mode", ["lossless", "reencode"])
+@pytest.mark.parametrize("case", sorted(THUMBNAIL_CASES))
+def test_exif_thumbnails_exiftool_reads_are_blurred_or_gone(tmp_path: Path, case: str, jpeg_mode: str) -> None:
+    """exiftool reads EXIF under "EXIF\\0\\0", "exif\\0\\0", "Exif\\0" + any byte and with up to 4 bytes
+    before "Exif", and joins EXIF split over consecutive APP1 segments. Uncompressed (strip) thumbnails
+    there, and the part of a split thumbnail in the second segment, were written byte for byte."""
+    from _metadata_support import PERSON_BOX, assert_blurred_or_gone, exiftool_binary
+
+    data, tag = THUMBNAIL_CASES[case]
+    images = tmp_path / "cams"
+    images.mkdir()
+    (images / "p.jpg").write_bytes(data)
+    before = exiftool_binary(images / "p.jpg", tag)
+    assert before, "the case must hold a thumbnail exiftool extracts"
+    results = write_md(tmp_path / "md.json", [{"file": "p.jpg", "detections": [person(list(PERSON_BOX))]}])
+    output = tmp_path / "out"
+    blur_dataset(images, results, output, jpeg_mode=jpeg_mode)
+    row = _rows(output)["p.jpg"]
+    if row["action"] == "withheld":  # refused by the audit: nothing written, nothing leaks
+        assert not (output / "p.jpg").exists()
+        return
+    assert row["action"] == "blurred", row
+    assert_blurred_or_gone(before, exiftool_binary(output / "p.jpg", tag))
