@@ -188,3 +188,35 @@ def test_exif_thumbnails_exiftool_reads_are_blurred_or_gone(tmp_path: Path, case
         return
     assert row["action"] == "blurred", row
     assert_blurred_or_gone(before, exiftool_binary(output / "p.jpg", tag))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# (5) Resuming with changed results: the same boxes, from another tool (so in another frame)
+
+
+def test_resume_redoes_an_image_whose_boxes_are_now_from_another_tool(tmp_path: Path) -> None:
+    """Which frame a box is in depends on the tool that made it (``info``), not only on the entry. A re-run
+    whose results say the same boxes came from another tool kept the output blurred in the first tool's
+    frame alone, where a fresh run blurs every candidate place."""
+    import json
+
+    images = tmp_path / "cams"
+    images.mkdir()
+    (images / "r.jpg").write_bytes(make_camera_jpeg(640, 480, orientation=6, seed=1))
+    document = {"info": {"format_version": "1.4", "detector": "md_v5a.0.0.pt"},
+                "detection_categories": {"1": "animal", "2": "person", "3": "vehicle"},
+                "images": [{"file": "r.jpg", "detections": [person([0.1, 0.1, 0.2, 0.3])]}]}
+    results = tmp_path / "md.json"
+    results.write_text(json.dumps(document))
+    output = tmp_path / "out"
+    blur_dataset(images, results, output)
+    assert _rows(output)["r.jpg"]["regions"] == "1"  # MegaDetector v5 turns colour JPEGs by EXIF 6
+    document["info"] = {"format_version": "1.4", "detector": "another_tool_v2"}
+    results.write_text(json.dumps(document))
+    report = blur_dataset(images, results, output)
+    assert report.processed == 1
+    row = _rows(output)["r.jpg"]
+    assert row["regions"] == "2" and "orientation ambiguous" in row["reason"], row
+    fresh = tmp_path / "fresh"
+    blur_dataset(images, results, fresh)
+    assert (output / "r.jpg").read_bytes() == (fresh / "r.jpg").read_bytes()
