@@ -220,3 +220,67 @@ def test_resume_redoes_an_image_whose_boxes_are_now_from_another_tool(tmp_path: 
     fresh = tmp_path / "fresh"
     blur_dataset(images, results, fresh)
     assert (output / "r.jpg").read_bytes() == (fresh / "r.jpg").read_bytes()
+
+
+# ----------------------------------------------------------------------------------------------------------
+# (4) Further pictures in a file copied "unchanged": animation frames and TIFF pages no detector saw
+
+
+def _multi_picture(kind: str) -> bytes:
+    """A PNG animation or a two-page TIFF: an empty first picture, a person (fine detail) in the second."""
+    import io
+
+    from PIL import Image
+
+    from conftest import textured_pixels
+
+    empty = Image.fromarray(np.full((240, 320, 3), 120, np.uint8))
+    person_picture = Image.fromarray(textured_pixels(320, 240, seed=5))
+    buffer = io.BytesIO()
+    if kind == "apng":
+        empty.save(buffer, "PNG", save_all=True, append_images=[person_picture], duration=500)
+    else:
+        empty.save(buffer, "TIFF", save_all=True, append_images=[person_picture])
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("kind, name", [("apng", "a.png"), ("tiff", "t.tif")])
+def test_a_file_whose_further_frames_no_detector_saw_is_not_copied(tmp_path: Path, kind: str, name: str) -> None:
+    """Detectors (MegaDetector, trapblur's own) look at a file's first picture only. An animated PNG or a
+    multi-page TIFF whose first picture is empty was copied byte for byte, its other frames included,
+    although nobody had looked at them for people."""
+    images = tmp_path / "cams"
+    images.mkdir()
+    (images / name).write_bytes(_multi_picture(kind))
+    _write(images, "empty.jpg", 2)
+    results = write_md(tmp_path / "md.json", [{"file": name, "detections": []}, {"file": "empty.jpg", "detections": []}])
+    output = tmp_path / "out"
+    report = blur_dataset(images, results, output)
+    row = _rows(output)[name]
+    assert row["action"] == "withheld" and "the detector did not look at" in row["reason"], row
+    assert not (output / name).exists()
+    assert _rows(output)["empty.jpg"]["action"] == "copied" and not report.ok
+
+
+def test_a_tiff_with_a_reduced_resolution_thumbnail_is_still_copied(tmp_path: Path) -> None:
+    """A second IFD marked reduced-resolution (NewSubfileType bit 0) is a preview of the first page, not
+    another picture: such a TIFF with nothing to hide is copied as before."""
+    import io
+
+    from PIL import Image
+
+    from conftest import textured_pixels
+
+    picture = Image.fromarray(textured_pixels(320, 240, seed=6))
+    buffer = io.BytesIO()
+    # Pillow writes the same tags on every page: NewSubfileType 1 (reduced-resolution) on both
+    picture.save(buffer, "TIFF", save_all=True, append_images=[picture.resize((80, 60))], tiffinfo={254: 1})
+    data = buffer.getvalue()
+    images = tmp_path / "cams"
+    images.mkdir()
+    (images / "t.tif").write_bytes(data)
+    results = write_md(tmp_path / "md.json", [{"file": "t.tif", "detections": []}])
+    output = tmp_path / "out"
+    blur_dataset(images, results, output)
+    assert _rows(output)["t.tif"]["action"] == "copied"
+    assert (output / "t.tif").read_bytes() == data

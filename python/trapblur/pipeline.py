@@ -47,7 +47,7 @@ from .atomic import (
     write_text_atomically,
 )
 from .checks import check_callback, check_flag, check_path, check_whole
-from .codecs import inspect_image, sniff_format
+from .codecs import inspect_image, sniff_format, unseen_pictures
 from .categories import check_defined
 from .content import CONTENT_KEY, content_map, digest_bytes, hash_file, open_input, read_input
 from .corrections import AppliedCorrections, apply_to_files, match_corrections, read_corrections
@@ -504,10 +504,14 @@ def _copy_unchanged(source: Path, destination: Path, link: bool, verify: Callabl
     """Copy (or hard-link) an image with nothing to hide; returns how, and the SHA-256 of its bytes."""
     with open_input(source) as stream:
         head = stream.read(16)
+        kind = sniff_format(head)
+        unseen = unseen_pictures(stream, kind) if kind else None
     if not head:
         raise ImageError("empty file (0 bytes)")
-    if sniff_format(head) is None:
+    if kind is None:
         raise ImageError("not a JPEG, PNG or TIFF image (unrecognised file signature)")
+    if unseen:
+        raise PreviewError(f"{unseen}, so nobody checked the rest for people: not written")
     if link:
         sha256 = hash_file(source)
         verify(sha256)
