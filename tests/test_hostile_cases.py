@@ -284,3 +284,26 @@ def test_a_tiff_with_a_reduced_resolution_thumbnail_is_still_copied(tmp_path: Pa
     blur_dataset(images, results, output)
     assert _rows(output)["t.tif"]["action"] == "copied"
     assert (output / "t.tif").read_bytes() == data
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Clear errors: malformed entries fail their entry, not the run
+
+
+@pytest.mark.parametrize("file, action", [("/cams/a.jpg\u0000.jpg", "withheld"), ("a\u0000.jpg", "withheld"),
+                                          ("D:\\cams\u0000\\a.jpg", "blurred")])  # matched by its trailing part
+def test_an_entry_naming_a_path_with_a_nul_byte_does_not_stop_the_run(tmp_path: Path, file: str, action: str,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """JSON can spell a NUL character (\\u0000); no file system can hold one. An absolute entry with one made
+    the path check raise ValueError: a traceback, nothing written."""
+    images = tmp_path / "cams"
+    _write(images, "a.jpg", 1)
+    _write(images, "b.jpg", 2)
+    results = write_md(tmp_path / "md.json", [{"file": tmp_path.as_posix() + file if file.startswith("/") else file,
+                                               "detections": [person(BOX)]},
+                                              {"file": "b.jpg", "detections": []}])
+    output = tmp_path / "out"
+    code = main(["blur", str(images), "--results", str(results), "--out", str(output), "-q"])
+    assert code == (0 if action == "blurred" else 1), capsys.readouterr()
+    rows = _rows(output)
+    assert rows["b.jpg"]["action"] == "copied" and rows["a.jpg"]["action"] == action

@@ -369,7 +369,7 @@ def _locate(file: str, resolved_root: Path, index: _Index) -> _Found | _Unmatche
     if local.is_absolute():  # a path of this machine's kind: made here, or elsewhere on a same-kind system
         try:
             resolved = local.resolve()
-        except (OSError, RuntimeError) as exc:
+        except (OSError, RuntimeError, ValueError) as exc:  # ValueError: a NUL character (JSON's \u0000)
             return _Unmatched("refused", f"absolute path that cannot be checked on this machine ({exc}): refused")
         if resolved.is_relative_to(resolved_root):
             inside = resolved.relative_to(resolved_root).as_posix()
@@ -399,7 +399,7 @@ def _exists(path: Path) -> bool:
     """Whether ``path`` exists here; a path that cannot be checked (no permission) counts as existing."""
     try:
         return path.exists()
-    except OSError:
+    except (OSError, ValueError):
         return True
 
 
