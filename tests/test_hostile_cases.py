@@ -307,3 +307,33 @@ def test_an_entry_naming_a_path_with_a_nul_byte_does_not_stop_the_run(tmp_path: 
     assert code == (0 if action == "blurred" else 1), capsys.readouterr()
     rows = _rows(output)
     assert rows["b.jpg"]["action"] == "copied" and rows["a.jpg"]["action"] == action
+
+
+def test_cli_threshold_given_twice_for_one_category_is_refused(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """``--threshold person=0.05,person=0.5`` silently kept the last (the higher, blurring fewer people)."""
+    images = tmp_path / "cams"
+    _write(images, "a.jpg", 1)
+    results = write_md(tmp_path / "md.json", [{"file": "a.jpg", "detections": [person(BOX, 0.2)]}])
+    output = tmp_path / "out"
+    code = main(["blur", str(images), "--results", str(results), "--out", str(output), "-q",
+                 "--threshold", "person=0.05,person=0.5"])
+    assert code == 2
+    assert "two thresholds are given for person" in capsys.readouterr().err
+    assert not output.exists()
+    # the message for a malformed --threshold shows the syntax to type, not flags made of it
+    assert main(["blur", str(images), "--results", str(results), "--out", str(output), "--threshold", "person="]) == 2
+    error = capsys.readouterr().err
+    assert "person=0.05,vehicle=0.2" in error and "--person" not in error
+
+
+def test_a_progress_callback_that_cannot_take_done_and_total_is_refused_before_the_run(tmp_path: Path) -> None:
+    """A callback with the wrong signature raised TypeError after the first image, leaving a half-done
+    output folder."""
+    images = tmp_path / "cams"
+    _write(images, "a.jpg", 1)
+    results = write_md(tmp_path / "md.json", [{"file": "a.jpg", "detections": []}])
+    with pytest.raises(OptionsError, match="progress must be a function called as progress"):
+        blur_dataset(images, results, tmp_path / "out", progress=lambda done: None)
+    assert not (tmp_path / "out").exists()
+    blur_dataset(images, results, tmp_path / "out", progress=lambda *counts: None)  # accepted
