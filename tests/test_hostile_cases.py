@@ -337,3 +337,22 @@ def test_a_progress_callback_that_cannot_take_done_and_total_is_refused_before_t
         blur_dataset(images, results, tmp_path / "out", progress=lambda done: None)
     assert not (tmp_path / "out").exists()
     blur_dataset(images, results, tmp_path / "out", progress=lambda *counts: None)  # accepted
+
+
+def test_a_correction_typed_composed_reaches_the_decomposed_file_name(tmp_path: Path) -> None:
+    """A reviewer's box (a person the detector missed) in a corrections file edited in a spreadsheet, which
+    writes names composed (NFC), did not reach the picture stored decomposed (NFD): the box was not blurred
+    and the picture was copied."""
+    images = tmp_path / "cams"
+    on_disk = unicodedata.normalize("NFD", "Zoë_0001.jpg")
+    _write(images, on_disk, 1)
+    results = write_md(tmp_path / "md.json", [{"file": on_disk, "detections": []}])
+    corrections = tmp_path / "corrections.csv"
+    corrections.write_text("file,action,box,note\n" + unicodedata.normalize("NFC", "Zoë_0001.jpg")
+                           + ',box,"[0.2, 0.25, 0.3, 0.5]",hiker\n', encoding="utf-8")
+    output = tmp_path / "out"
+    report = blur_dataset(images, results, output, corrections=corrections)
+    assert not report.correction_problems
+    assert _rows(output)[on_disk]["action"] == "blurred"
+    before, after = decode(images / on_disk), decode(output / on_disk)
+    assert detail_energy(after[INSIDE]) < 0.3 * detail_energy(before[INSIDE])
