@@ -9,7 +9,6 @@ differ only in Unicode normalisation or in ways that make a results entry ambigu
 from __future__ import annotations
 
 import csv
-import subprocess
 import unicodedata
 from pathlib import Path
 
