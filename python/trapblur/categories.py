@@ -77,6 +77,22 @@ def canonical_category(name: str) -> str:
     return text
 
 
+def requested_category(name: str, argument: str) -> str:
+    """:func:`canonical_category` for a name the *user* gave (``categories=``, a threshold's key).
+
+    A name holding ``;`` is refused (:class:`OptionsError` for ``argument``): read as a taxonomy string it
+    would mean its last part alone, so ``"person;vehicle"`` (a list as European spreadsheets write them)
+    would blur vehicles and copy people unblurred.
+    """
+    if ";" in name:
+        parts = [part.strip() for part in name.split(";") if part.strip()]
+        raise OptionsError(
+            f"{name!r} holds a ';': give one category per name, as a list ({parts!r}; on the command line "
+            "separated by commas)", argument=argument,
+        )
+    return canonical_category(name)
+
+
 def _known(text: str) -> str | None:
     if text in SYNONYMS:
         return SYNONYMS[text]

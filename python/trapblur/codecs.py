@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, BinaryIO, Callable, Sequence
 
 import cv2
 import numpy as np
@@ -83,6 +83,22 @@ def sniff_format(head: bytes) -> str | None:
         return "PNG"
     if head[:4] in (b"II*\x00", b"MM\x00*"):
         return "TIFF"
+    return None
+
+
+def unseen_pictures(stream: BinaryIO, kind: str | None) -> str | None:
+    """Why a file holds pictures a detector did not look at (detectors read the first picture only), or None.
+
+    An animated PNG's further frames and a TIFF's further pages (not reduced-resolution thumbnails) may show
+    a person that no detection says anything about: such a file is never copied as "nothing to hide".
+    """
+    if kind == "PNG" and png.is_animated(stream):
+        return "an animated PNG: the detector did not look at its other frames (only at its first picture)"
+    if kind == "TIFF":
+        pages = tiff.further_pages(stream)
+        if pages:
+            return (f"a TIFF with {pages} more page{'s' if pages > 1 else ''} after the first: the detector did "
+                    f"not look at {'them' if pages > 1 else 'it'} (only at the first page)")
     return None
 
 

@@ -19,11 +19,15 @@ path is never opened as given, so an entry cannot make trapblur read outside the
    folder (results merged from several drives are matched for one of them only). An entry whose trailing
    parts could name two different images is ambiguous and not matched. How many entries were matched
    this way, and under which prefix, is reported.
-5. If nothing matches exactly, a match that differs only in letter case is used when it is unique (results
-   made on Windows or macOS).
+5. If nothing matches exactly, a match that differs only in Unicode normalisation (macOS stores names
+   decomposed, NFD; results files are usually composed, NFC), and then one that also differs in letter
+   case, is used when it is unique (results made on Windows or macOS).
 6. An image that two different entries point to is withheld: the results are ambiguous about it.
 7. An entry too malformed to name a file is reported on its own row ("malformed"); while there is one,
    images not listed in the results are withheld even with ``copy_unlisted``: the broken entry may be theirs.
+8. An entry that matches no image *for sure* but could name some (case-only twins, a backslash that may or
+   may not be a separator, a path from another machine under another folder than the others) makes
+   those images withheld even with ``copy_unlisted``: it may be theirs, and say there is a person in them.
 
 Symbolic links in the folder that point outside it are withheld, never read. So are FIFOs, sockets and
 devices, whatever their names (opening a FIFO would wait forever). A sub-folder that cannot be listed
@@ -36,6 +40,7 @@ from __future__ import annotations
 import os
 import posixpath
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
@@ -123,6 +128,7 @@ def build_dataset(root: Path, results: Results) -> Dataset:
     entries_for: dict[str, list[ImageEntry]] = {}
     unmatched: list[UnmatchedEntry] = []
     foreign: list[tuple[int, ImageEntry, list[list[str]]]] = []
+    could_name: dict[str, str] = {}  # image -> an entry that may describe it but matched nothing for sure
     for position, entry in enumerate(results.images):
         if not entry.file:
             unmatched.append(UnmatchedEntry(entry, "malformed", entry.problem or "no file named", position))
@@ -132,6 +138,8 @@ def build_dataset(root: Path, results: Results) -> Dataset:
             entries_for.setdefault(located.relative, []).append(entry)
         elif isinstance(located, _Unmatched):
             unmatched.append(_unmatched(entry, located.action, located.reason, position, unreadable))
+            for relative in located.could_name:
+                could_name.setdefault(relative, entry.file)
         else:
             foreign.append((position, entry, located))
 
@@ -139,6 +147,8 @@ def build_dataset(root: Path, results: Results) -> Dataset:
     for position, entry, outcome in _match_foreign(foreign, index):
         if isinstance(outcome, _Unmatched):
             unmatched.append(_unmatched(entry, outcome.action, outcome.reason, position, unreadable))
+            for relative in outcome.could_name:
+                could_name.setdefault(relative, entry.file)
         else:
             relative, prefix = outcome
             entries_for.setdefault(relative, []).append(entry)
@@ -151,9 +161,14 @@ def build_dataset(root: Path, results: Results) -> Dataset:
         entries = entries_for.get(image.relative, [])
         problem = image.problem
         entry = entries[0] if entries else None
-        if len(entries) > 1 and any(e != entries[0] for e in entries[1:]):
+        if len(entries) > 1 and any(_says(e) != _says(entries[0]) for e in entries[1:]):
             problem = problem or f"listed {len(entries)} times in the results, with different detections"
             entry = None
+        elif not entries and image.relative in could_name and image.kind == "image":
+            problem = problem or (
+                f"not matched to a results entry for sure, but the entry {could_name[image.relative]!r} (matched "
+                "to no image) could name it and may describe it: not written, even with copy_unlisted"
+            )
         elif not entries and nameless and image.kind == "image":
             problem = problem or (
                 f"not in the results, and {nameless} results entr{'y names' if nameless == 1 else 'ies name'} "
@@ -161,6 +176,11 @@ def build_dataset(root: Path, results: Results) -> Dataset:
             )
         files.append(ImageFile(image.relative, image.path, entry, problem, listed=bool(entries)))
     return Dataset(files, unmatched, prefixes, unreadable)
+
+
+def _says(entry: ImageEntry) -> tuple:
+    """What an entry says about its image, whatever path it names it by."""
+    return entry.failure, entry.problem, entry.detections
 
 
 def check_listing(dataset: Dataset, root: Path, source: str, copy_unlisted: bool = False) -> list[str]:
@@ -286,22 +306,39 @@ class _Found:
 class _Unmatched:
     action: str
     reason: str
+    could_name: tuple[str, ...] = ()  # images the entry may describe though it matched none for sure
 
 
 class _Index:
-    """The folder's files by exact relative path and by lower-cased path."""
+    """The folder's files by exact relative path, by Unicode-normalised (NFC) path, and by that lower-cased."""
 
     def __init__(self, files: Iterable[ImageFile]) -> None:
         self.by_path = {f.relative: f for f in files}
+        self.by_normal: dict[str, list[str]] = {}
         self.by_lower: dict[str, list[str]] = {}
         for relative in self.by_path:
-            self.by_lower.setdefault(relative.lower(), []).append(relative)
+            normal = _nfc(relative)
+            self.by_normal.setdefault(normal, []).append(relative)
+            self.by_lower.setdefault(normal.lower(), []).append(relative)
 
     def lookup(self, relative: str) -> str | None:
+        """The one image ``relative`` names: exactly, else with another normalisation, else in another
+        letter case; None when there is none, or more than one at the first level that finds any."""
         if relative in self.by_path:
             return relative
-        candidates = self.by_lower.get(relative.lower(), [])
-        return candidates[0] if len(candidates) == 1 else None
+        normal = _nfc(relative)
+        for candidates in (self.by_normal.get(normal, []), self.by_lower.get(normal.lower(), [])):
+            if candidates:
+                return candidates[0] if len(candidates) == 1 else None
+        return None
+
+    def could_name(self, relative: str) -> list[str]:
+        """Every image ``relative`` might name, in any normalisation or letter case."""
+        return self.by_lower.get(_nfc(relative).lower(), [])
+
+
+def _nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
 
 
 def _readings(file: str) -> list[str]:
@@ -318,7 +355,7 @@ def _locate(file: str, resolved_root: Path, index: _Index) -> _Found | _Unmatche
     reading of its path (matched later, with the others)."""
     readings = _readings(file)
     if not any(_is_absolute(r) for r in readings):
-        found = set()
+        found, loose = set(), set()
         for reading in readings:
             normal = posixpath.normpath(reading)
             if normal == ".." or normal.startswith("../"):
@@ -326,17 +363,19 @@ def _locate(file: str, resolved_root: Path, index: _Index) -> _Found | _Unmatche
             relative = index.lookup(normal)
             if relative is not None:
                 found.add(relative)
-        return _one(found, file)
+            loose.update(index.could_name(normal))
+        return _one(found, file, loose)
     local = Path(file)
     if local.is_absolute():  # a path of this machine's kind: made here, or elsewhere on a same-kind system
         try:
             resolved = local.resolve()
-        except (OSError, RuntimeError) as exc:
+        except (OSError, RuntimeError, ValueError) as exc:  # ValueError: a NUL character (JSON's \u0000)
             return _Unmatched("refused", f"absolute path that cannot be checked on this machine ({exc}): refused")
         if resolved.is_relative_to(resolved_root):
-            relative = index.lookup(resolved.relative_to(resolved_root).as_posix())
+            inside = resolved.relative_to(resolved_root).as_posix()
+            relative = index.lookup(inside)
             if relative is None:
-                return _Unmatched("missing", "no such image in the folder")
+                return _Unmatched("missing", "no such image in the folder", tuple(index.could_name(inside)))
             return _Found(relative)
         here = next((p for p in (local, local.parent) if p != Path(local.anchor) and _exists(p)), None)
         if here is not None:
@@ -360,17 +399,22 @@ def _exists(path: Path) -> bool:
     """Whether ``path`` exists here; a path that cannot be checked (no permission) counts as existing."""
     try:
         return path.exists()
-    except OSError:
+    except (OSError, ValueError):
         return True
 
 
-def _one(found: set[str], file: str) -> _Found | _Unmatched:
+def _one(found: set[str], file: str, loose: set[str]) -> _Found | _Unmatched:
     if len(found) == 1:
         return _Found(next(iter(found)))
     if not found:
+        if loose:
+            names = " and ".join(repr(f) for f in sorted(loose))
+            return _Unmatched("missing", f"ambiguous: {file!r} could name {names}; matched to neither",
+                              tuple(sorted(loose)))
         return _Unmatched("missing", "no such image in the folder")
     names = " and ".join(repr(f) for f in sorted(found))
-    return _Unmatched("missing", f"ambiguous: {file!r} can name {names}; matched to neither")
+    return _Unmatched("missing", f"ambiguous: {file!r} can name {names}; matched to neither",
+                      tuple(sorted(found | loose)))
 
 
 def _match_foreign(
@@ -403,7 +447,7 @@ def _match_foreign(
         if len(distinct) > 1:
             names = " and ".join(repr(r) for r in sorted(distinct))
             reason = f"ambiguous: this path from another machine could name {names}; matched to neither"
-            outcomes.append((position, entry, _Unmatched("missing", reason)))
+            outcomes.append((position, entry, _Unmatched("missing", reason, tuple(sorted(distinct)))))
             continue
         chosen = next(((prefix, relative) for key, prefix, relative in mine if key in accepted), None)
         if chosen is not None:
@@ -420,7 +464,7 @@ def _match_foreign(
                       "folders equally often, so which one is this folder is ambiguous; not matched")
         else:
             reason = "absolute path from another machine: no image in the folder matches its trailing part"
-        outcomes.append((position, entry, _Unmatched("missing", reason)))
+        outcomes.append((position, entry, _Unmatched("missing", reason, tuple(sorted(distinct)))))
     return outcomes
 
 

@@ -25,7 +25,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping, Sequence, Union
 
-from .categories import canonical_category
+from .categories import canonical_category, requested_category
 from .checks import check_number
 from .errors import OptionsError, WeakBlurWarning
 
@@ -92,7 +92,7 @@ def _check_categories(categories: Any) -> tuple[str, ...]:
         if not isinstance(name, str) or not name.strip():
             raise OptionsError(f"categories must be names like 'person' or 'vehicle', got {name!r}",
                                argument="categories")
-        names.append(canonical_category(name))
+        names.append(requested_category(name, "categories"))
     return tuple(dict.fromkeys(names))
 
 
@@ -100,7 +100,7 @@ def _check_thresholds(threshold: Any, categories: tuple[str, ...]) -> dict[str, 
     if isinstance(threshold, Mapping):
         given: dict[str, Any] = {}
         for key, value in threshold.items():
-            name = canonical_category(str(key))
+            name = requested_category(str(key), "threshold")
             if name in given and given[name] != value:
                 raise OptionsError(
                     f"two thresholds are given for {name} ({given[name]!r} and {value!r}, the second as "

@@ -25,7 +25,8 @@ Both are the same CSV (UTF-8, a header row, then one row per file), with the col
 appended (and flushed) to ``<output>/.trapblur/journal.csv`` as images complete, in folder order; when the run completes the journal is
 renamed to ``<output>/trapblur_report.csv``. A row is a finished image when its ``action`` is blurred or
 copied: its ``output`` exists, was made from input bytes whose SHA-256 is ``input_sha256``, and from a results
-entry (failure and detections) whose SHA-256 is ``entry_sha256`` ("" for an image not in the results). A
+entry (failure and detections, with the tool that made the boxes, which decides their frame) whose SHA-256
+is ``entry_sha256`` ("" for an image not in the results). A
 re-run (or any tool that resumes a run) may skip exactly the rows whose three facts still hold; every other
 row is redone. File names that are not valid UTF-8 (possible on Linux) are written as their raw bytes.
 """

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from . import exif, photoshop, xmp
 from .errors import ImageError, PreviewError
@@ -273,6 +274,38 @@ def _write(order: str, root: _Directory, image: tuple[int, list[bytes]]) -> byte
     for place, piece in zip(piece_places, pieces):
         out[place : place + len(piece)] = piece
     return bytes(out)
+
+
+def further_pages(stream: BinaryIO, limit: int = 64) -> int:
+    """How many pictures the TIFF in ``stream`` holds after its first page, not counting those marked
+    reduced-resolution (NewSubfileType bit 0: thumbnails of a page). Reads IFD headers only; a broken
+    chain ends the count."""
+    stream.seek(0)
+    head = stream.read(8)
+    order = "<" if head[:2] == b"II" else ">"
+    (offset,) = struct.unpack(order + "I", head[4:8])
+    pages, seen = 0, {offset}
+    for index in range(limit):
+        stream.seek(offset)
+        raw = stream.read(2)
+        if len(raw) < 2:
+            break
+        (count,) = struct.unpack(order + "H", raw)
+        entries = stream.read(12 * count + 4)
+        if len(entries) < 12 * count + 4:
+            break
+        if index:
+            subfile = 0
+            for position in range(0, 12 * count, 12):
+                tag, kind, number = struct.unpack_from(order + "HHI", entries, position)
+                if tag == 254 and number == 1 and kind in (3, 4):
+                    subfile = struct.unpack_from(order + ("H" if kind == 3 else "I"), entries, position + 8)[0]
+            pages += 0 if subfile & 1 else 1
+        (offset,) = struct.unpack_from(order + "I", entries, 12 * count)
+        if not offset or offset in seen:
+            break
+        seen.add(offset)
+    return pages
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from typing import Any, Sequence
 from .._version import __version__
 from ..errors import TrapblurError, TrapblurWarning, os_error_reason
 from . import blur, detection, export, review
-from .common import EXIT_CANNOT_RUN, for_cli, parse_threshold
+from .common import EXIT_CANNOT_RUN, CommandLineError, for_cli, parse_threshold
 
 __all__ = ["build_parser", "main", "parse_threshold"]
 COMMAND_GROUPS = (blur, detection, review, export)
@@ -53,7 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             return args.handler(args)
         except TrapblurError as exc:
-            print(f"trapblur: error: {for_cli(one_line(str(exc)))}", file=sys.stderr)
+            text = one_line(str(exc))  # a CommandLineError is in the command line's words already
+            print(f"trapblur: error: {text if isinstance(exc, CommandLineError) else for_cli(text)}", file=sys.stderr)
             return EXIT_CANNOT_RUN
         except OSError as exc:  # one the library did not name itself: still one line, with the path
             where = f"{exc.filename}: " if exc.filename else ""

@@ -7,6 +7,7 @@ argument and what was given. Truthiness is never trusted: ``copy_unlisted="false
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 import os
@@ -85,9 +86,19 @@ def check_text(name: str, value: Any, *, none_ok: bool = False) -> str | None:
 
 
 def check_callback(name: str, value: Any) -> Callable[..., Any] | None:
-    """None, or something that can be called (a progress callback)."""
-    if value is None or callable(value):
+    """None, or something that can be called with two numbers (a progress callback): a function that
+    cannot take them would fail after the first image, not here."""
+    if value is None:
         return value
+    if callable(value):
+        try:
+            inspect.signature(value).bind(0, 0)
+        except TypeError:
+            pass  # cannot take (done, total): refused below
+        except ValueError:
+            return value  # no signature to check (some built-ins, foreign wrappers): called as it is
+        else:
+            return value
     raise OptionsError(f"{name} must be a function called as {name}(done, total), or None, not {value!r}",
                        argument=_argument(name))
 

@@ -30,6 +30,7 @@ import hashlib
 import io
 import math
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
@@ -265,9 +266,10 @@ def parse_box(text: str) -> Box | str:
 def match_corrections(corrections: Corrections, relatives: Iterable[str]) -> AppliedCorrections:
     """Attach each row to the image it names (paths as in the report's ``input`` column)."""
     known = set(relatives)
-    by_lower: dict[str, list[str]] = {}
+    by_lower: dict[str, list[str]] = {}  # by Unicode-normalised (NFC) path, and by that lower-cased
     for relative in known:
-        by_lower.setdefault(relative.lower(), []).append(relative)
+        by_lower.setdefault(_nfc(relative), []).append(relative)
+        by_lower.setdefault(_nfc(relative).lower(), []).append(relative)
     grouped: dict[str, list[Correction | RowProblem]] = {}
     unmatched: list[RowProblem] = []
     for item in (*corrections.rows, *corrections.problems):
@@ -287,8 +289,13 @@ def match_corrections(corrections: Corrections, relatives: Iterable[str]) -> App
                               tuple(sorted(unmatched, key=lambda p: p.row)))
 
 
+def _nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
 def find_image(file: str, known: set[str], by_lower: Mapping[str, Sequence[str]]) -> str | None:
-    """The folder's image a corrections row names: exact, then by letter case, then by trailing part."""
+    """The folder's image a corrections row names: exact, then by Unicode normalisation (spreadsheets write
+    names composed, macOS stores them decomposed), then by letter case, then by trailing part."""
     text = file.replace("\\", "/")
     absolute = text.startswith("/") or bool(_DRIVE.match(text))
     parts = [p for p in text.split("/") if p and p != "." and not _DRIVE.match(p + "/")]
@@ -298,9 +305,12 @@ def find_image(file: str, known: set[str], by_lower: Mapping[str, Sequence[str]]
     for candidate in candidates:
         if candidate in known:
             return candidate
-        folded = by_lower.get(candidate.lower(), ())
-        if len(folded) == 1:
-            return folded[0]
+        for key in (_nfc(candidate), _nfc(candidate).lower()):
+            folded = set(by_lower.get(key, ()))
+            if folded:
+                if len(folded) == 1:
+                    return next(iter(folded))
+                break  # two images: ambiguous
     return None
 
 

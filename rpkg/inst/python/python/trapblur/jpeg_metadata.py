@@ -8,7 +8,10 @@ person. Per kind of segment:
 
 =====================  ==================================================================================
 EXIF (APP1, APP3)      every IFD's thumbnail, strips or tiles overwritten in place (re-rendered from the
-                       blurred image, or zeroed); JPEG previews in maker notes re-rendered in place
+                       blurred image, or zeroed); JPEG previews in maker notes re-rendered in place. APP1
+                       EXIF is recognised as exiftool reads it (any letter case of ``Exif\0``, any sixth
+                       byte, up to 4 bytes before it), and EXIF continued in the following APP1 segments
+                       (each ``Exif\0\0`` without a TIFF header) is cleaned as the one block it is
 XMP (APP1)             thumbnails (any prefix of the xmpGImg namespace) and base64/hex images removed
 Extended XMP (APP1)    reassembled from its chunks by GUID, cleaned like XMP, re-chunked under a new GUID
                        (the main packet's ``xmpNote:HasExtendedXMP`` follows); incomplete ones removed
@@ -30,6 +33,7 @@ renderer did not draw itself. The image is then withheld.
 from __future__ import annotations
 
 import hashlib
+import re
 import struct
 from dataclasses import dataclass
 from os.path import commonprefix
@@ -46,7 +50,11 @@ PHOTOSHOP_SIGNATURE = b"Photoshop 3.0\x00"
 MPF_SIGNATURE = b"MPF\x00"
 FLASHPIX_SIGNATURE = b"FPXR\x00"
 ICC_SIGNATURE = b"ICC_PROFILE\x00"
-_EXIF_SIGNATURES = {APP1: (b"Exif\x00\x00", b"Exif\x00\xff"), APP3: (b"META\x00\x00", b"Meta\x00\x00", b"Exif\x00\x00")}
+_APP3_EXIF_SIGNATURES = (b"META\x00\x00", b"Meta\x00\x00", b"Exif\x00\x00")
+# exiftool's test for APP1 EXIF (/^(.{0,4})Exif\0/is); its TIFF structure starts 6 bytes after "Exif".
+_APP1_EXIF = re.compile(rb"\A(.{0,4})exif\x00.", re.DOTALL | re.IGNORECASE)
+_EXIF_CONTINUATION = b"Exif\x00\x00"
+_TIFF_HEADERS = (b"II*\x00", b"MM\x00*")
 _EXTENDED_HEADER = len(EXTENDED_XMP_SIGNATURE) + 32 + 8  # signature, GUID, full length, offset
 _EXTENDED_CHUNK = 65533 - _EXTENDED_HEADER
 _PHOTOSHOP_CHUNK = 65533 - len(PHOTOSHOP_SIGNATURE)
@@ -61,7 +69,7 @@ def segment_kind(marker: int, payload: bytes) -> str:
     """What a metadata segment holds, from its marker and signature."""
     if marker == MARKER_COM:
         return "comment"
-    if any(payload.startswith(s) for s in _EXIF_SIGNATURES.get(marker, ())):
+    if exif_header_length(marker, payload) is not None:
         return "EXIF"
     if marker == APP1 and payload.startswith(XMP_SIGNATURE):
         return "XMP"
@@ -80,6 +88,42 @@ def segment_kind(marker: int, payload: bytes) -> str:
     if marker == APP0 and payload[:5] in (b"JFIF\x00", b"JFXX\x00"):
         return payload[:4].decode()
     return "other"
+
+
+def exif_header_length(marker: int, payload: bytes) -> int | None:
+    """How many bytes precede the TIFF structure of an EXIF segment, or None when it is not one."""
+    if marker == APP3:
+        return 6 if payload.startswith(_APP3_EXIF_SIGNATURES) else None
+    if marker == APP1:
+        match = _APP1_EXIF.match(payload)
+        return match.end() if match else None
+    return None
+
+
+def _exif_blocks(items: list) -> list[list]:
+    """EXIF segments grouped into blocks: one EXIF segment, with the APP1 segments that continue it.
+
+    exiftool joins an APP1 EXIF segment with the *next* ones that start ``Exif\0\0`` but hold no TIFF
+    header (multi-segment EXIF): a thumbnail the first segment points to may lie in the second.
+    """
+    blocks: list[list] = []
+    previous = None  # the item before this one, when it belongs to the last block
+    for item in items:
+        continues = (previous is not None and item.kind == "EXIF" and item.marker == APP1 == previous.marker
+                     and item.payload.startswith(_EXIF_CONTINUATION)
+                     and not item.payload.startswith(_TIFF_HEADERS, len(_EXIF_CONTINUATION)))
+        if continues:
+            blocks[-1].append(item)
+        elif item.kind == "EXIF":
+            blocks.append([item])
+        previous = item if item.kind == "EXIF" else None
+    return blocks
+
+
+def _exif_data(block: list) -> tuple[bytes, list[int]]:
+    """A block's TIFF structure joined from its segments, and each segment's header length."""
+    headers = [exif_header_length(block[0].marker, block[0].payload) or 0] + [len(_EXIF_CONTINUATION)] * (len(block) - 1)
+    return b"".join(item.payload[h:] for item, h in zip(block, headers)), headers
 
 
 def _name(marker: int, kind: str) -> str:
@@ -120,14 +164,19 @@ def sanitise_metadata(data: bytes, layout: JpegLayout, renderer: PreviewRenderer
             notes.append(_REMOVED[item.kind])
     guids = _clean_extended_xmp(items, notes)
     _clean_photoshop(items, renderer, notes)
+    for block in _exif_blocks(items):
+        joined, headers = _exif_data(block)
+        cleaned = exif.sanitise_exif(joined, renderer)  # same length: split back where it was joined
+        notes.extend(cleaned.notes)
+        position = 0
+        for item, header in zip(block, headers):
+            size = len(item.payload) - header
+            item.replacement = [_segment(item.marker, item.payload[:header] + cleaned.data[position : position + size])]
+            position += size
     for item in items:
         if item.replacement is not None:
             continue
-        if item.kind == "EXIF":
-            cleaned = exif.sanitise_exif(item.payload[6:], renderer)
-            notes.extend(cleaned.notes)
-            item.replacement = [_segment(item.marker, item.payload[:6] + cleaned.data)]
-        elif item.kind == "XMP":
+        if item.kind == "XMP":
             packet = item.payload[len(XMP_SIGNATURE) :]
             cleaned_xmp = xmp.clean_xmp(packet)
             packet = cleaned_xmp.packet
@@ -326,13 +375,14 @@ def audit(output: bytes, rendered: list[bytes]) -> None:
         if item.kind in _REMOVED:
             raise PreviewError(f"{label} could not be removed: not written")
         check_blob(label, item.payload, rendered, text=item.kind in _TEXT_KINDS, tiff_headers=item.kind in _XML_KINDS)
-        if item.kind == "EXIF":
-            leaks = exif.unrendered_image_data(item.payload[6:], rendered)
-            if leaks:
-                raise PreviewError(f"{label} still holds the {leaks[0]}, not re-rendered or removed: not written")
         if item.kind == "JFIF" and len(item.payload) > 14 and item.payload[14:].strip(b"\0"):
             if not any(item.payload[14:] == r[: len(item.payload) - 14] for r in rendered):
                 raise PreviewError(f"{label} still holds its thumbnail: not written")
+    for block in _exif_blocks(items):
+        leaks = exif.unrendered_image_data(_exif_data(block)[0], rendered)
+        if leaks:
+            label = _name(block[0].marker, "EXIF") + ("s, joined" if len(block) > 1 else "")
+            raise PreviewError(f"{label} still holds the {leaks[0]}, not re-rendered or removed: not written")
     for run in _runs(items, lambda item: (item.marker, item.kind)):
         if len(run) < 2:
             continue

@@ -49,7 +49,7 @@ from .atomic import (
     write_text_atomically,
 )
 from .checks import check_callback, check_flag, check_path, check_whole
-from .codecs import inspect_image, sniff_format
+from .codecs import inspect_image, sniff_format, unseen_pictures
 from .categories import check_defined
 from .content import CONTENT_KEY, content_map, digest_bytes, hash_file, open_input, read_input
 from .corrections import AppliedCorrections, apply_to_files, match_corrections, read_corrections
@@ -395,14 +395,16 @@ def resume_or_process(
     box_source: BoxSource = UNKNOWN_SOURCE,
 ) -> tuple[ImageResult, bool]:
     """The earlier run's row when it still holds (``True``), else the image processed now (``False``)."""
-    if earlier is not None and _still_valid(file, earlier, expected, output_root):
+    if earlier is not None and _still_valid(file, earlier, expected, output_root, box_source):
         return earlier, True
     return process_image(file, options, settings, output_root, expected, box_source), False
 
 
-def _still_valid(file: ImageFile, earlier: ImageResult, expected: str | None, output_root: Path) -> bool:
-    """True when the earlier output was made from these bytes and this results entry, and is still there."""
-    if not earlier.written or not earlier.input_sha256 or earlier.entry_sha256 != entry_digest(file.entry):
+def _still_valid(file: ImageFile, earlier: ImageResult, expected: str | None, output_root: Path,
+                 box_source: BoxSource = UNKNOWN_SOURCE) -> bool:
+    """True when the earlier output was made from these bytes and this results entry (read as boxes from
+    the same tool), and is still there."""
+    if not earlier.written or not earlier.input_sha256 or earlier.entry_sha256 != entry_digest(file.entry, box_source):
         return False
     if file.problem is not None or (expected is not None and expected != earlier.input_sha256):
         return False
@@ -432,7 +434,7 @@ def process_image(
     entry = file.entry
     person_conf = entry.max_conf("person") if entry and entry.processed else None
     base = ImageResult(input=file.relative, output="", action="withheld", max_person_conf=person_conf,
-                       entry_sha256=entry_digest(entry))
+                       entry_sha256=entry_digest(entry, box_source))
 
     def verify(sha256: str) -> None:
         if expected is not None and sha256 != expected:
@@ -489,11 +491,12 @@ class _ChangedSinceDetection(Exception):
         self.sha256 = sha256
 
 
-def entry_digest(entry: ImageEntry | None) -> str:
-    """SHA-256 of what a results entry says about its image (failure and detections); "" for no entry."""
+def entry_digest(entry: ImageEntry | None, box_source: BoxSource = UNKNOWN_SOURCE) -> str:
+    """SHA-256 of what a results entry says about its image (failure and detections), and of the tool that
+    made its boxes, which decides the frame they are in (:mod:`.frames`); "" for no entry."""
     if entry is None:
         return ""
-    return hashlib.sha256(repr((entry.failure, entry.detections)).encode()).hexdigest()
+    return hashlib.sha256(repr((entry.failure, entry.detections, box_source.tool)).encode()).hexdigest()
 
 
 _WRITE_ERRORS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS}
@@ -534,10 +537,14 @@ def _copy_unchanged(source: Path, destination: Path, link: bool, verify: Callabl
     """Copy (or hard-link) an image with nothing to hide; returns how, and the SHA-256 of its bytes."""
     with open_input(source) as stream:
         head = stream.read(16)
+        kind = sniff_format(head)
+        unseen = unseen_pictures(stream, kind) if kind else None
     if not head:
         raise ImageError("empty file (0 bytes)")
-    if sniff_format(head) is None:
+    if kind is None:
         raise ImageError("not a JPEG, PNG or TIFF image (unrecognised file signature)")
+    if unseen:
+        raise PreviewError(f"{unseen}, so nobody checked the rest for people: not written")
     if link:
         sha256 = hash_file(source)
         verify(sha256)

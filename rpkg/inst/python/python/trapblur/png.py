@@ -21,7 +21,7 @@ import re
 import struct
 import zlib
 from dataclasses import dataclass, replace
-from typing import Iterator
+from typing import BinaryIO, Iterator
 
 from . import exif, photoshop, xmp
 from .errors import ImageError, PreviewError
@@ -61,6 +61,22 @@ def iter_chunks(data: bytes) -> Iterator[Chunk]:
         if kind == b"IEND":
             return
         position = end
+
+
+def is_animated(stream: BinaryIO) -> bool:
+    """Whether the PNG in ``stream`` (positioned anywhere) is an animation: an ``acTL`` chunk before its
+    image data. Reads chunk headers only; a broken structure ends the walk (False)."""
+    stream.seek(len(SIGNATURE))
+    while True:
+        header = stream.read(8)
+        if len(header) < 8:
+            return False
+        length, kind = struct.unpack(">I4s", header)
+        if kind == b"acTL":
+            return True
+        if kind in (b"IDAT", b"IEND"):
+            return False
+        stream.seek(length + 4, 1)
 
 
 def check_complete(data: bytes) -> None:

@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterator
 
 from tqdm import tqdm
 
-from ..errors import TrapblurError
+from ..errors import OptionsError, TrapblurError
 from ..options import DEFAULT_THRESHOLD, METHODS, SHAPES
 from ..report import RunReport
 
@@ -77,6 +77,10 @@ def add_blur_arguments(parser: argparse.ArgumentParser) -> None:
     run.add_argument("-v", "--verbose", action="store_true", help="log each step")
 
 
+class CommandLineError(TrapblurError):
+    """A problem with how an option was typed; its message is already in the command line's words."""
+
+
 def add_cluster_arguments(parser: argparse.ArgumentParser) -> None:
     """Where the images are processed: this machine (default) or a Dask cluster (trapblur[distributed])."""
     where = parser.add_argument_group(
@@ -121,7 +125,7 @@ def cluster_from_args(args: argparse.Namespace) -> Iterator[Any]:
     )
     if options.scheduler is None and options.cluster is None:
         if args.task_images is not None:
-            raise TrapblurError("--task-images needs --scheduler or --cluster")
+            raise CommandLineError("--task-images needs --scheduler or --cluster")
         yield None
         return
     with open_cluster(options) as cluster:
@@ -148,7 +152,7 @@ def print_job_script(args: argparse.Namespace) -> int:
 
     _quiet_dask(args)
     if args.cluster not in BATCH_SYSTEMS:
-        raise TrapblurError(f"--job-script needs --cluster {'|'.join(BATCH_SYSTEMS)}")
+        raise CommandLineError(f"--job-script needs --cluster {'|'.join(BATCH_SYSTEMS)}")
     options = ClusterOptions(cluster=args.cluster, jobs=args.jobs, cores=args.cores, memory=args.memory,
                              walltime=args.walltime, gpus=args.gpus, processes=args.processes, queue=args.queue,
                              account=args.account)
@@ -161,14 +165,24 @@ def print_job_script(args: argparse.Namespace) -> int:
 
 
 def parse_threshold(text: str) -> float | dict[str, float]:
-    """``0.1`` or ``person=0.05,vehicle=0.2``."""
+    """``0.1`` or ``person=0.05,vehicle=0.2``; a category given twice is refused (a dict keeps the last)."""
     try:
         if "=" not in text:
             return float(text)
-        pairs = (item.split("=", 1) for item in text.split(",") if item.strip())
-        return {name.strip(): float(value) for name, value in pairs}
-    except ValueError:
-        raise TrapblurError(f"--threshold: expected a number like 0.1 or person=0.05,vehicle=0.2, got {text!r}") from None
+        thresholds: dict[str, float] = {}
+        for item in (item for item in text.split(",") if item.strip()):
+            name, value = item.split("=", 1)
+            name = name.strip()
+            if name in thresholds and thresholds[name] != float(value):
+                raise OptionsError(f"two thresholds are given for {name} ({thresholds[name]:g} and {float(value):g}); "
+                                   "give one", argument="threshold")
+            thresholds[name] = float(value)
+        return thresholds
+    except ValueError as exc:
+        if isinstance(exc, OptionsError):
+            raise
+        raise CommandLineError(
+            f"--threshold: expected a number like 0.1 or person=0.05,vehicle=0.2, got {text!r}") from None
 
 
 def blur_keywords(args: argparse.Namespace) -> dict:
