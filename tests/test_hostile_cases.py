@@ -355,3 +355,47 @@ def test_a_correction_typed_composed_reaches_the_decomposed_file_name(tmp_path: 
     assert _rows(output)[on_disk]["action"] == "blurred"
     before, after = decode(images / on_disk), decode(output / on_disk)
     assert detail_energy(after[INSIDE]) < 0.3 * detail_energy(before[INSIDE])
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Pictures appended after a JPEG's own picture: no detector looked at them
+
+
+def _appended_picture(seed: int) -> bytes:
+    """A second, different photograph (a person in a motion photo's later frame, or an MPF image)."""
+    return make_camera_jpeg(320, 240, seed=seed, thumbnail=False)
+
+
+@pytest.mark.parametrize("trailer", ["jpeg", "video", "jpeg after padding"])
+def test_what_a_copied_jpeg_carries_after_its_picture_is_not_copied(tmp_path: Path, trailer: str) -> None:
+    images = tmp_path / "cams"
+    images.mkdir()
+    still = make_camera_jpeg(320, 240, seed=1)
+    extra = {
+        "jpeg": _appended_picture(7),
+        "video": b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom" + bytes(range(256)) * 64,
+        "jpeg after padding": b"\x00" * 100 + _appended_picture(8),
+    }[trailer]
+    (images / "motion.jpg").write_bytes(still + extra)
+    (images / "plain.jpg").write_bytes(still)
+    results = write_md(tmp_path / "md.json", [{"file": "motion.jpg", "detections": []},
+                                               {"file": "plain.jpg", "detections": []}])
+    output = tmp_path / "share"
+    blur_dataset(images, results, output)
+    rows = _rows(output)
+    assert rows["motion.jpg"]["action"] == "copied"
+    assert "after the end of the picture removed" in rows["motion.jpg"]["reason"]
+    assert (output / "motion.jpg").read_bytes() == still  # the picture and its metadata, byte for byte
+    assert rows["plain.jpg"]["reason"] == "" and (output / "plain.jpg").read_bytes() == still
+    assert rows["motion.jpg"]["input_sha256"] != rows["plain.jpg"]["input_sha256"]  # the input's own hash
+
+
+def test_zero_padding_after_a_copied_jpeg_is_kept_byte_for_byte(tmp_path: Path) -> None:
+    images = tmp_path / "cams"
+    images.mkdir()
+    padded = make_camera_jpeg(320, 240, seed=1) + b"\x00" * 512  # cameras pad files to a block size
+    (images / "a.jpg").write_bytes(padded)
+    results = write_md(tmp_path / "md.json", [{"file": "a.jpg", "detections": []}])
+    blur_dataset(images, results, tmp_path / "share", link_unchanged=True)
+    assert (tmp_path / "share" / "a.jpg").read_bytes() == padded
+    assert _rows(tmp_path / "share")["a.jpg"]["encoding"] == "link"

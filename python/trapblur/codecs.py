@@ -102,6 +102,16 @@ def unseen_pictures(stream: BinaryIO, kind: str | None) -> str | None:
     return None
 
 
+def jpeg_picture_end(data: bytes) -> int:
+    """Where a JPEG's own picture ends: after its end-of-image marker and any zero padding after it.
+
+    Bytes beyond it are something a camera or phone appended (multi-picture previews, a motion photo's
+    video, a gain map): pictures no detector looked at. Raises :class:`ImageError` for a broken JPEG.
+    """
+    end = jpeg.parse_jpeg(data).end
+    return len(data) if not data[end:].strip(b"\x00") else end
+
+
 def inspect_image(data: bytes, max_pixels: int = MAX_PIXELS) -> SourceImage:
     """Read the header and check the file is complete; raise :class:`ImageError` saying what is wrong."""
     if not data:

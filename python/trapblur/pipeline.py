@@ -49,7 +49,7 @@ from .atomic import (
     write_text_atomically,
 )
 from .checks import check_callback, check_flag, check_path, check_whole
-from .codecs import inspect_image, sniff_format, unseen_pictures
+from .codecs import inspect_image, jpeg_picture_end, sniff_format, unseen_pictures
 from .categories import check_defined
 from .content import CONTENT_KEY, content_map, digest_bytes, hash_file, open_input, read_input
 from .corrections import AppliedCorrections, apply_to_files, match_corrections, read_corrections
@@ -450,8 +450,9 @@ def process_image(
             return _not_written(dataclasses.replace(base, action=action, reason=decision), destination)
         selected = select_detections(decision, options)
         if not selected:
-            encoding, sha256 = _copy_unchanged(file.path, destination, settings.link_unchanged, verify)
-            reason = "" if entry else "not in the results; copied because copy_unlisted is on"
+            encoding, sha256, note = _copy_unchanged(file.path, destination, settings.link_unchanged, verify)
+            reason = "; ".join(filter(None, ("" if entry else "not in the results; copied because copy_unlisted is on",
+                                             note)))
             return dataclasses.replace(base, output=file.relative, action="copied", encoding=encoding, reason=reason,
                                        input_sha256=sha256)
         data = read_input(file.path)
@@ -533,8 +534,15 @@ def _decide(file: ImageFile, settings: RunSettings) -> str | tuple:
     return entry.detections or ()
 
 
-def _copy_unchanged(source: Path, destination: Path, link: bool, verify: Callable[[str], None]) -> tuple[str, str]:
-    """Copy (or hard-link) an image with nothing to hide; returns how, and the SHA-256 of its bytes."""
+def _copy_unchanged(
+    source: Path, destination: Path, link: bool, verify: Callable[[str], None]
+) -> tuple[str, str, str]:
+    """Copy (or hard-link) an image with nothing to hide; returns how, the SHA-256 of its bytes, and a note.
+
+    A JPEG is copied up to the end of its own picture: anything a camera or phone appended after it
+    (multi-picture previews, a motion photo's video, a gain map) is a picture no detector looked at, so it
+    is left out and the note says so. Everything before it, metadata included, is copied byte for byte.
+    """
     with open_input(source) as stream:
         head = stream.read(16)
         kind = sniff_format(head)
@@ -545,15 +553,35 @@ def _copy_unchanged(source: Path, destination: Path, link: bool, verify: Callabl
         raise ImageError("not a JPEG, PNG or TIFF image (unrecognised file signature)")
     if unseen:
         raise PreviewError(f"{unseen}, so nobody checked the rest for people: not written")
+    if kind == "JPEG":
+        data = read_input(source)
+        sha256 = digest_bytes(data)
+        verify(sha256)
+        end = jpeg_picture_end(data)
+        if end < len(data):
+            write_bytes_atomically(destination, data[:end])
+            _copy_times(source, destination)
+            return "copy", sha256, (f"{len(data) - end:,} bytes after the end of the picture removed (another "
+                                    "picture or a video, which no detector looked at)")
+        if not (link and _try_link(source, destination)):
+            write_bytes_atomically(destination, data)
+            _copy_times(source, destination)
+            return "copy", sha256, ""
+        return "link", sha256, ""
     if link:
         sha256 = hash_file(source)
         verify(sha256)
-        try:
-            link_atomically(source, destination)
-            return "link", sha256
-        except OSError:
-            pass  # another disk, or a file system without hard links: copy instead
-    return "copy", copy_atomically(source, destination, verify)
+        if _try_link(source, destination):
+            return "link", sha256, ""
+    return "copy", copy_atomically(source, destination, verify), ""
+
+
+def _try_link(source: Path, destination: Path) -> bool:
+    try:
+        link_atomically(source, destination)
+        return True
+    except OSError:
+        return False  # another disk, or a file system without hard links: copy instead
 
 
 def _copy_times(source: Path, destination: Path) -> None:
