@@ -112,17 +112,8 @@ def eighth_scale(planes: Sequence[np.ndarray], layout: BlockLayout) -> np.ndarra
     samples = []
     for component, plane in enumerate(planes):
         dc = plane if plane.ndim == 2 else plane[:, :, 0, 0]
-        means = dc.astype(np.float32) * np.float32(layout.qtables[component][0, 0] / 8)
-        fx, fy = factors(layout, component)
-        if (fx, fy) != (1, 1):
-            means = cv2.resize(means, (means.shape[1] * fx, means.shape[0] * fy), interpolation=cv2.INTER_LINEAR)
-        samples.append(means)
-    rows = min(s.shape[0] for s in samples)
-    columns = min(s.shape[1] for s in samples)
-    samples = [np.ascontiguousarray(s[:rows, :columns]) for s in samples]
-    if not layout.colour:
-        return _to_uint8(samples[0] + np.float32(128.0))
-    return _to_uint8(cv2.transform(cv2.merge(samples), YCC_TO_RGB))
+        samples.append(dc.astype(np.float32) * np.float32(layout.qtables[component][0, 0] / 8))
+    return _picture(samples, layout)
 
 
 def quarter_scale(planes: Sequence[np.ndarray], layout: BlockLayout) -> np.ndarray:
@@ -135,17 +126,26 @@ def quarter_scale(planes: Sequence[np.ndarray], layout: BlockLayout) -> np.ndarr
     for component, blocks in enumerate(planes):
         rows, columns = blocks.shape[:2]
         quarters = blocks.reshape(-1, 64).astype(np.float32) @ _quarter_transform(layout.qtables[component].tobytes())
-        plane = np.ascontiguousarray(quarters.reshape(rows, columns, 2, 2).transpose(0, 2, 1, 3).reshape(rows * 2, columns * 2))
+        samples.append(np.ascontiguousarray(
+            quarters.reshape(rows, columns, 2, 2).transpose(0, 2, 1, 3).reshape(rows * 2, columns * 2)))
+    return _picture(samples, layout)
+
+
+def _picture(samples: list[np.ndarray], layout: BlockLayout) -> np.ndarray:
+    """Level-shifted sample planes of each component, at its own subsampling, as one RGB (or grey) uint8
+    picture at the luma plane's resolution: chroma planes upsampled, all cropped to a common size."""
+    full = []
+    for component, plane in enumerate(samples):
         fx, fy = factors(layout, component)
         if (fx, fy) != (1, 1):
             plane = cv2.resize(plane, (plane.shape[1] * fx, plane.shape[0] * fy), interpolation=cv2.INTER_LINEAR)
-        samples.append(plane)
-    rows = min(s.shape[0] for s in samples)
-    columns = min(s.shape[1] for s in samples)
-    samples = [np.ascontiguousarray(s[:rows, :columns]) for s in samples]
+        full.append(plane)
+    rows = min(s.shape[0] for s in full)
+    columns = min(s.shape[1] for s in full)
+    full = [np.ascontiguousarray(s[:rows, :columns]) for s in full]
     if not layout.colour:
-        return _to_uint8(samples[0] + np.float32(128.0))
-    return _to_uint8(cv2.transform(cv2.merge(samples), YCC_TO_RGB))
+        return _to_uint8(full[0] + np.float32(128.0))
+    return _to_uint8(cv2.transform(cv2.merge(full), YCC_TO_RGB))
 
 
 def _to_uint8(values: np.ndarray) -> np.ndarray:
